@@ -1,0 +1,94 @@
+"""Who is asking: session logins (browser) and bearer tokens (scripts)."""
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import login_user, logout_user
+
+from app.errors import error_response, wants_json
+from app.extensions import csrf, db, login_manager
+from app.models import User
+from app.services import accounts
+
+bp = Blueprint("auth", __name__)
+
+UNAUTHENTICATED = "Authentication required: log in, or send 'Authorization: Bearer <token>'"
+
+
+def bearer_token() -> str | None:
+    auth = request.authorization
+    if auth is not None and auth.type == "bearer" and auth.token:
+        return auth.token
+    return None
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+@login_manager.request_loader
+def load_user_from_token(_request) -> User | None:
+    token = bearer_token()
+    if token is None:
+        return None
+    user = accounts.user_for_token(token)
+    if user is None:
+        g.auth_error = "Invalid or revoked API token"
+    return user
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    if wants_json():
+        response = error_response(401, g.get("auth_error", UNAUTHENTICATED))
+        response.headers["WWW-Authenticate"] = 'Bearer realm="taskdeck"'
+        return response
+    return redirect(url_for("auth.login", next=request.full_path))
+
+
+def register(app) -> None:
+    @app.before_request
+    def csrf_unless_bearer():
+        """Cookies ride along on forged requests; bearer tokens don't, so they skip CSRF."""
+        if request.method not in ("GET", "HEAD", "OPTIONS") and bearer_token() is None:
+            csrf.protect()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths, so the login form cannot bounce users elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("web.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Show the login form; on POST check the password and start a session."""
+    if request.method == "POST":
+        user = accounts.check_login(
+            request.form.get("username", ""), request.form.get("password", "")
+        )
+        if user is None:
+            flash("Invalid username or password.", "error")
+            return render_template("auth/login.html"), 401
+        login_user(user, remember=bool(request.form.get("remember")))
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html")
+
+
+@bp.post("/logout")
+def logout():
+    """End the session, then show the login form."""
+    logout_user()
+    return redirect(url_for("auth.login"))

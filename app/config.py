@@ -1,0 +1,56 @@
+"""Settings read from the environment, with single-box defaults.
+
+Kept free of Flask imports so the worker's queue module can read the same
+settings without building the web app.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+
+def data_dir(env=os.environ) -> Path:
+    """Folder for the SQLite database, the SQLite queue file and the secret key."""
+    return Path(env.get("TASKDECK_DATA_DIR") or "./instance").resolve()
+
+
+def database_url(env=os.environ) -> str:
+    return env.get("TASKDECK_DATABASE_URL") or f"sqlite:///{data_dir(env) / 'taskdeck.db'}"
+
+
+def queue_url(env=os.environ) -> str:
+    return env.get("TASKDECK_QUEUE_URL") or f"sqlite:///{data_dir(env) / 'queue.db'}"
+
+
+def secret_key(env=os.environ) -> str:
+    """Use TASKDECK_SECRET_KEY, else a key generated once and kept in the data dir."""
+    if env.get("TASKDECK_SECRET_KEY"):
+        return env["TASKDECK_SECRET_KEY"]
+    path = data_dir(env) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        key = secrets.token_hex(32)
+        fh.write(key)
+    return key
+
+
+class Config:
+    """Flask config built from the environment at app creation."""
+
+    def __init__(self, env=os.environ):
+        self.DATA_DIR = str(data_dir(env))
+        self.SQLALCHEMY_DATABASE_URI = database_url(env)
+        self.QUEUE_URL = queue_url(env)
+        self.SECRET_KEY = secret_key(env)
+        # Views decide themselves when to check CSRF: bearer-token API calls are exempt.
+        self.WTF_CSRF_CHECK_DEFAULT = False
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.MAX_CONTENT_LENGTH = 1024 * 1024

@@ -1,0 +1,62 @@
+"""Status words, priorities, actions and error codes: the one place they are spelled."""
+
+# Task states (DESIGN.md section 2).
+QUEUED = "queued"
+RUNNING = "running"
+CANCELLING = "cancelling"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+STATES = (QUEUED, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED)
+ACTIVE_STATES = (QUEUED, RUNNING, CANCELLING)
+TERMINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+RETRYABLE_STATES = (FAILED, CANCELLED)
+
+# Stage states.
+STAGE_PENDING = "pending"
+STAGE_RUNNING = "running"
+STAGE_SUCCEEDED = "succeeded"
+STAGE_FAILED = "failed"
+STAGE_CANCELLED = "cancelled"
+STAGE_SKIPPED = "skipped"
+
+STAGE_STATES = (
+    STAGE_PENDING,
+    STAGE_RUNNING,
+    STAGE_SUCCEEDED,
+    STAGE_FAILED,
+    STAGE_CANCELLED,
+    STAGE_SKIPPED,
+)
+
+# Priorities: 0 runs first. Huey's storages run the HIGHER number first, so
+# the queue module flips them.
+PRIORITY_MIN = 0
+PRIORITY_MAX = 11
+PRIORITY_DEFAULT = 6
+
+# Event actions (task_events.action).
+EV_SUBMITTED = "submitted"
+EV_STAGE_STARTED = "stage_started"
+EV_STAGE_FINISHED = "stage_finished"
+EV_STAGE_FAILED = "stage_failed"
+EV_CANCEL_REQUESTED = "cancel_requested"
+EV_CANCELLED = "cancelled"
+EV_PRIORITY_CHANGED = "priority_changed"
+EV_RETRIED = "retried"
+
+# Who acts when no user does.
+ACTOR_WORKER = "worker"
+ACTOR_SYSTEM = "system"
+
+# error_code values on failed tasks.
+ERR_STAGE_RAISED = "stage_error"
+ERR_BAD_OUTPUT = "bad_stage_output"
+ERR_UNKNOWN_PIPELINE = "unknown_pipeline"
+
+# Listing.
+LIST_LIMIT_DEFAULT = 50
+LIST_LIMIT_MAX = 200
+RECENT_EVENTS = 50
+BULK_RETRY_MAX = 500

@@ -1,0 +1,79 @@
+"""Users and API tokens: creation, password and token checks."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import ApiToken, User, utcnow
+from app.services.errors import InvalidRequest
+
+TOKEN_PREFIX = "tdk_"
+MIN_PASSWORD_LENGTH = 8
+# Writing last_used_at on every request would turn reads into writes.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def create_user(username: str, password: str, is_admin: bool = False) -> User:
+    """Raise InvalidRequest for a taken name or a short password."""
+    username = username.strip()
+    if not username or len(username) > 80:
+        raise InvalidRequest("Username must be 1 to 80 characters")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidRequest(f"Password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if find_user(username) is not None:
+        raise InvalidRequest(f"User '{username}' already exists")
+    user = User(username=username, is_admin=is_admin)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def find_user(username: str) -> User | None:
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def check_login(username: str, password: str) -> User | None:
+    user = find_user(username)
+    return user if user is not None and user.check_password(password) else None
+
+
+def ensure_admin(password: str | None) -> str | None:
+    """Create the `admin` user on first run; return the generated password, if one was."""
+    if find_user("admin") is not None:
+        return None
+    generated = None if password else secrets.token_urlsafe(12)
+    create_user("admin", password or generated, is_admin=True)
+    return generated
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(user: User, name: str = "") -> tuple[ApiToken, str]:
+    """Return the stored token row and the plain token, which is never stored."""
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, token_hash=_hash(plain), prefix=plain[:10])
+    db.session.add(token)
+    db.session.commit()
+    return token, plain
+
+
+def user_for_token(plain: str) -> User | None:
+    """The owner of a live token, or None. Tokens are random, so a SHA-256 lookup is safe."""
+    digest = _hash(plain)
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if token is None or token.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(token.token_hash, digest):
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        db.session.commit()
+    return token.user

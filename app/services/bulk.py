@@ -1,0 +1,61 @@
+"""Actions over many tasks, built from the single-task transitions."""
+
+from sqlalchemy import select
+
+from app.constants import QUEUED, RUNNING
+from app.extensions import db
+from app.models import Task, User
+from app.services import lifecycle
+from app.services.errors import InvalidRequest, ServiceError, Unprocessable
+from app.services.queries import visible_to
+from tasks.pipelines import get_pipeline
+
+
+def cancel_all(actor: User, cancel_running: bool = False, task_type: str | None = None) -> dict:
+    """Cancel every queued (and, if asked, running) task `actor` may act on.
+
+    `total` counts the active tasks matched, `cancelled` those now cancelled
+    or cancelling, `failed` those left running or finished meanwhile.
+    """
+    stmt = select(Task.id).where(Task.state.in_((QUEUED, RUNNING)), *visible_to(actor))
+    if task_type is not None:
+        stmt = stmt.where(Task.type == task_type)
+    task_ids = db.session.scalars(stmt.order_by(Task.created_at)).all()
+    reason = f"cancel by type '{task_type}'" if task_type else "cancel all"
+    cancelled = failed = 0
+    for task_id in task_ids:
+        try:
+            lifecycle.cancel(
+                task_id, actor=actor.username, reason=reason, allow_running=cancel_running
+            )
+        except InvalidRequest:
+            failed += 1
+        else:
+            cancelled += 1
+    return {"cancelled": cancelled, "failed": failed, "total": len(task_ids)}
+
+
+def cancel_by_type(actor: User, task_type: str, cancel_running: bool = False) -> dict:
+    """cancel_all limited to one pipeline; raise Unprocessable (422) for an unknown type."""
+    if get_pipeline(task_type) is None:
+        raise Unprocessable(f"Unknown task type '{task_type}'")
+    return {**cancel_all(actor, cancel_running, task_type), "task_type": task_type}
+
+
+def retry_many(actor: User, task_ids: list[str], from_scratch: bool = False) -> dict:
+    """Retry each task that can be; the others are skipped with the reason in `errors`."""
+    unique_ids = list(dict.fromkeys(task_ids))
+    new_ids: list[str] = []
+    errors: dict[str, str] = {}
+    for task_id in unique_ids:
+        try:
+            new_ids.append(lifecycle.retry(actor, task_id, from_scratch).new_task_id)
+        except ServiceError as exc:
+            errors[task_id] = exc.detail
+    return {
+        "retried": len(new_ids),
+        "skipped": len(errors),
+        "total": len(unique_ids),
+        "new_task_ids": new_ids,
+        "errors": errors,
+    }

@@ -1,0 +1,520 @@
+"""Task lifecycle: every state transition lives here.
+
+Each transition is ONE conditional UPDATE (`... WHERE state = :from AND
+<guard>`) plus an event row in the same transaction, so when two actors race
+(a cancel and a stage finishing, two retries) exactly one UPDATE matches and
+the loser sees rowcount 0 and reports what happened instead.
+
+Worker-side transitions are fenced by `dispatch_seq`: a stage message that
+was superseded (re-prioritised, cancelled, handed to another worker) cannot
+write its result.
+
+Queue messages are sent only after the commit, so a worker never receives a
+message for a row it cannot see yet.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from app.constants import (
+    ACTOR_WORKER,
+    CANCELLED,
+    CANCELLING,
+    EV_CANCEL_REQUESTED,
+    EV_CANCELLED,
+    EV_PRIORITY_CHANGED,
+    EV_RETRIED,
+    EV_STAGE_FAILED,
+    EV_STAGE_FINISHED,
+    EV_STAGE_STARTED,
+    EV_SUBMITTED,
+    FAILED,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    QUEUED,
+    RETRYABLE_STATES,
+    RUNNING,
+    STAGE_CANCELLED,
+    STAGE_FAILED,
+    STAGE_PENDING,
+    STAGE_RUNNING,
+    STAGE_SKIPPED,
+    STAGE_SUCCEEDED,
+    SUCCEEDED,
+    TERMINAL_STATES,
+)
+from app.extensions import db
+from app.models import Task, TaskEvent, TaskStage, User, new_task_id, utcnow
+from app.services.errors import InvalidRequest, Unprocessable
+from app.services.queries import get_task
+from tasks import queue
+from tasks.pipelines import ParamsError, get_pipeline
+
+# A cancel re-tries when the task moved between its statements; each pass
+# sees a newer state, and a task has only a few states to move through.
+CANCEL_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    task_id: str
+    previous_state: str
+    state: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    task_id: str
+    new_task_id: str
+    resume_index: int
+    message: str
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """What the worker needs to run one stage, read when the stage started."""
+
+    task_id: str
+    type: str
+    params: dict
+    stage_index: int
+    stage_name: str
+    dispatch_seq: int
+    retry_number: int
+    outputs: dict
+
+
+# --- building blocks -------------------------------------------------------
+
+
+def _transition(task_id, from_state, to_state, *, action, actor, where=(), values=None,
+                stage=None, reason=None) -> bool:
+    """Move the task if it is in `from_state` and `where` holds; add the event. Caller commits."""
+    result = db.session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.state == from_state, *where)
+        .values(state=to_state, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    db.session.add(
+        TaskEvent(
+            task_id=task_id,
+            actor=actor,
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            stage=stage,
+            reason=reason,
+        )
+    )
+    return True
+
+
+def _set_stage(task_id: str, position: int, **values) -> None:
+    db.session.execute(
+        update(TaskStage)
+        .where(TaskStage.task_id == task_id, TaskStage.position == position)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _skip_pending_stages(task_id: str) -> None:
+    db.session.execute(
+        update(TaskStage)
+        .where(TaskStage.task_id == task_id, TaskStage.state == STAGE_PENDING)
+        .values(state=STAGE_SKIPPED)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _current_state(task_id: str) -> str | None:
+    return db.session.scalar(select(Task.state).where(Task.id == task_id))
+
+
+def check_priority(value) -> int:
+    """Return a valid priority or raise InvalidRequest (400)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+        PRIORITY_MIN <= value <= PRIORITY_MAX
+    ):
+        raise InvalidRequest(
+            f"priority must be an integer from {PRIORITY_MIN} (most urgent) "
+            f"to {PRIORITY_MAX} (lowest)"
+        )
+    return value
+
+
+# --- submitting and retrying -----------------------------------------------
+
+
+def submit(owner: User, task_type: str, params, priority: int, *, actor: str) -> Task:
+    """Validate, store and enqueue a new task; raise Unprocessable (422) on bad type/params."""
+    pipeline = get_pipeline(task_type)
+    if pipeline is None:
+        raise Unprocessable(f"Unknown task type '{task_type}'")
+    try:
+        params = pipeline.validate(params)
+    except ParamsError as exc:
+        raise Unprocessable(f"Invalid params: {exc}") from exc
+    priority = check_priority(priority)
+    names = [stage.name for stage in pipeline.stages_for(params)]
+    task = Task(
+        id=new_task_id(),
+        type=task_type,
+        state=QUEUED,
+        owner_id=owner.id,
+        priority=priority,
+        params=params,
+        stage_names=names,
+        dispatch_seq=1,
+        stages=[TaskStage(position=i, name=n, state=STAGE_PENDING) for i, n in enumerate(names)],
+    )
+    db.session.add(task)
+    db.session.add(TaskEvent(task_id=task.id, actor=actor, action=EV_SUBMITTED, to_state=QUEUED))
+    db.session.commit()
+    queue.enqueue_stage(task.id, 0, 1, priority)
+    return task
+
+
+def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome:
+    """Create a new task from a failed/cancelled one, resuming after its last completed stage.
+
+    Raises NotFound/Forbidden, or InvalidRequest when the task is not retryable
+    or was retried already (two racing retries make exactly one task).
+    """
+    get_task(actor, task_id)
+    new_id = new_task_id()
+    claimed = db.session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.state.in_(RETRYABLE_STATES), Task.retried_by.is_(None))
+        .values(retried_by=new_id)
+        .execution_options(synchronize_session=False)
+    )
+    original = db.session.get(Task, task_id, populate_existing=True)
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        if original.retried_by:
+            raise InvalidRequest(f"Task was already retried as {original.retried_by}")
+        raise InvalidRequest(
+            f"Task in state '{original.state}' cannot be retried; only failed or cancelled tasks can"
+        )
+    resume = 0
+    if not from_scratch:
+        for stage in original.stages:
+            if stage.state != STAGE_SUCCEEDED:
+                break
+            resume += 1
+    # A task cancelled just as its last stage finished has nothing left to
+    # resume; run its last stage again rather than "succeed" without work.
+    resume = min(resume, original.stage_count - 1)
+    stages = [
+        TaskStage(
+            position=old.position,
+            name=old.name,
+            state=STAGE_SUCCEEDED,
+            started_at=old.started_at,
+            finished_at=old.finished_at,
+            output=old.output,
+            reused=True,
+        )
+        if old.position < resume
+        else TaskStage(position=old.position, name=old.name, state=STAGE_PENDING)
+        for old in original.stages
+    ]
+    new = Task(
+        id=new_id,
+        type=original.type,
+        state=QUEUED,
+        owner_id=original.owner_id,
+        priority=original.priority,
+        params=original.params,
+        stage_names=original.stage_names,
+        stage_index=resume,
+        resume_index=resume,
+        retry_of=original.id,
+        retry_number=original.retry_number + 1,
+        dispatch_seq=1,
+        stages=stages,
+    )
+    how = "from scratch" if resume == 0 else f"resuming at '{original.stage_names[resume]}'"
+    db.session.add(new)
+    db.session.add_all(
+        [
+            TaskEvent(
+                task_id=original.id,
+                actor=actor.username,
+                action=EV_RETRIED,
+                from_state=original.state,
+                to_state=original.state,
+                reason=f"retried as {new_id}",
+            ),
+            TaskEvent(
+                task_id=new_id,
+                actor=actor.username,
+                action=EV_SUBMITTED,
+                to_state=QUEUED,
+                reason=f"retry of {original.id}, {how}",
+            ),
+        ]
+    )
+    priority = original.priority
+    db.session.commit()
+    queue.enqueue_stage(new_id, resume, 1, priority)
+    return RetryOutcome(task_id, new_id, resume, f"Retried as a new task, {how}")
+
+
+# --- cancelling and re-prioritising ----------------------------------------
+
+
+def request_cancel(actor: User, task_id: str, reason: str | None = None) -> CancelOutcome:
+    """Cancel a task `actor` may act on; raise InvalidRequest (400) for a finished one."""
+    get_task(actor, task_id)
+    return cancel(task_id, actor=actor.username, reason=reason)
+
+
+def cancel(task_id: str, *, actor: str, reason: str | None, allow_running: bool = True
+           ) -> CancelOutcome:
+    """Cancel without a permission check (callers did it).
+
+    Queued, or running with no stage executing: cancelled at once and its
+    queued message revoked. Running a stage: `cancelling`, and the worker
+    stops at its next check. With allow_running=False a running task is
+    left alone and InvalidRequest is raised.
+    """
+    now = utcnow()
+    at_once = {"finished_at": now, "cancel_requested_at": now}
+    common = {"action": EV_CANCELLED, "actor": actor, "reason": reason, "values": at_once}
+    for _ in range(CANCEL_ATTEMPTS):
+        if _transition(task_id, QUEUED, CANCELLED, **common):
+            return _finish_cancel_at_once(task_id, QUEUED)
+        if allow_running:
+            between_stages = (Task.stage_running.is_(False),)
+            if _transition(task_id, RUNNING, CANCELLED, where=between_stages, **common):
+                return _finish_cancel_at_once(task_id, RUNNING)
+            if _transition(
+                task_id,
+                RUNNING,
+                CANCELLING,
+                where=(Task.stage_running.is_(True),),
+                values={"cancel_requested_at": now},
+                action=EV_CANCEL_REQUESTED,
+                actor=actor,
+                reason=reason,
+            ):
+                db.session.commit()
+                return CancelOutcome(
+                    task_id, RUNNING, CANCELLING,
+                    "Cancellation requested; the worker stops at its next check",
+                )
+        state = _current_state(task_id)
+        if state == CANCELLING:
+            db.session.rollback()
+            return CancelOutcome(
+                task_id, CANCELLING, CANCELLING, "Cancellation was already requested"
+            )
+        if state in TERMINAL_STATES or (state == RUNNING and not allow_running):
+            db.session.rollback()
+            raise InvalidRequest(f"Task in state '{state}' cannot be cancelled")
+    db.session.rollback()
+    raise InvalidRequest("Task changed state while being cancelled; try again")
+
+
+def _finish_cancel_at_once(task_id: str, previous: str) -> CancelOutcome:
+    index, seq = db.session.execute(
+        select(Task.stage_index, Task.dispatch_seq).where(Task.id == task_id)
+    ).one()
+    _skip_pending_stages(task_id)
+    db.session.commit()
+    queue.revoke_stage(task_id, index, seq)
+    return CancelOutcome(task_id, previous, CANCELLED, "Task cancelled")
+
+
+def set_priority(actor: User, task_id: str, priority) -> Task:
+    """Change a queued task's priority and re-enqueue it under the same task id."""
+    priority = check_priority(priority)
+    task = get_task(actor, task_id)
+    old = task.priority
+    changed = _transition(
+        task_id,
+        QUEUED,
+        QUEUED,
+        values={"priority": priority, "dispatch_seq": Task.dispatch_seq + 1},
+        action=EV_PRIORITY_CHANGED,
+        actor=actor.username,
+        reason=f"{old} → {priority}",
+    )
+    if not changed:
+        state = _current_state(task_id)
+        db.session.rollback()
+        raise InvalidRequest(
+            f"Priority can only be changed while the task is queued (it is '{state}')"
+        )
+    db.session.commit()
+    task = db.session.get(Task, task_id)
+    # The old message may already be on its way to a worker: its stale
+    # dispatch_seq makes start_stage ignore it.
+    queue.revoke_stage(task_id, task.stage_index, task.dispatch_seq - 1)
+    queue.enqueue_stage(task_id, task.stage_index, task.dispatch_seq, priority)
+    return task
+
+
+# --- the worker's transitions ---------------------------------------------
+
+
+def _lease(index: int, seq: int, running: bool) -> tuple:
+    return (
+        Task.stage_index == index,
+        Task.dispatch_seq == seq,
+        Task.stage_running.is_(running),
+    )
+
+
+def start_stage(task_id: str, index: int, seq: int) -> StageRun | None:
+    """Claim a stage for execution; None when the message is stale or the task is not runnable."""
+    task = db.session.get(Task, task_id)
+    if task is None or index >= task.stage_count:
+        return None
+    name = task.stage_names[index]
+    now = utcnow()
+    values = {"stage_running": True, "stage_progress": 0.0, "progress_message": None}
+    event = {"action": EV_STAGE_STARTED, "actor": ACTOR_WORKER, "stage": name}
+    lease = _lease(index, seq, running=False)
+    started = _transition(
+        task_id, QUEUED, RUNNING, where=lease, values={**values, "started_at": now}, **event
+    ) or _transition(task_id, RUNNING, RUNNING, where=lease, values=values, **event)
+    if not started:
+        db.session.rollback()
+        return None
+    _set_stage(task_id, index, state=STAGE_RUNNING, started_at=now)
+    db.session.commit()
+    task = db.session.get(Task, task_id)
+    outputs = {s.name: s.output for s in task.stages if s.position < index}
+    return StageRun(
+        task_id=task.id,
+        type=task.type,
+        params=task.params,
+        stage_index=index,
+        stage_name=name,
+        dispatch_seq=seq,
+        retry_number=task.retry_number,
+        outputs=outputs,
+    )
+
+
+def finish_stage(run: StageRun, output: dict) -> None:
+    """Store the checkpoint, then succeed, move on (enqueueing the next stage) or honour a cancel."""
+    task = db.session.get(Task, run.task_id)
+    index, seq = run.stage_index, run.dispatch_seq
+    lease = _lease(index, seq, running=True)
+    now = utcnow()
+    event = {"actor": ACTOR_WORKER, "stage": run.stage_name}
+    last = index == task.stage_count - 1
+    if last:
+        moved = _transition(
+            run.task_id, RUNNING, SUCCEEDED, where=lease, action=EV_STAGE_FINISHED,
+            values={"stage_running": False, "stage_progress": 1.0, "finished_at": now}, **event,
+        )
+    else:
+        moved = _transition(
+            run.task_id, RUNNING, RUNNING, where=lease, action=EV_STAGE_FINISHED,
+            values={
+                "stage_index": index + 1,
+                "stage_running": False,
+                "stage_progress": 0.0,
+                "progress_message": None,
+                "dispatch_seq": seq + 1,
+            },
+            **event,
+        )
+    enqueue_next = moved and not last
+    if not moved:
+        moved = _transition(
+            run.task_id, CANCELLING, CANCELLED, where=lease, action=EV_CANCELLED,
+            values={"stage_running": False, "finished_at": now},
+            reason="stopped after the stage finished", **event,
+        )
+        if moved:
+            _skip_pending_stages(run.task_id)
+    if not moved:
+        db.session.rollback()
+        return
+    _set_stage(run.task_id, index, state=STAGE_SUCCEEDED, finished_at=now, output=output)
+    priority = task.priority
+    db.session.commit()
+    if enqueue_next:
+        queue.enqueue_stage(run.task_id, index + 1, seq + 1, priority)
+
+
+def fail_stage(run: StageRun, error_code: str, message: str) -> None:
+    """Record a stage that raised: the task fails (retryable), or is cancelled if that was asked."""
+    lease = _lease(run.stage_index, run.dispatch_seq, running=True)
+    now = utcnow()
+    event = {"actor": ACTOR_WORKER, "stage": run.stage_name}
+    stage_state = STAGE_FAILED
+    moved = _transition(
+        run.task_id, RUNNING, FAILED, where=lease, action=EV_STAGE_FAILED, reason=message,
+        values={
+            "stage_running": False,
+            "finished_at": now,
+            "error_code": error_code,
+            "error_message": message,
+            "retryable": True,
+        },
+        **event,
+    )
+    if not moved:
+        stage_state = STAGE_CANCELLED
+        moved = _transition(
+            run.task_id, CANCELLING, CANCELLED, where=lease, action=EV_CANCELLED,
+            values={"stage_running": False, "finished_at": now},
+            reason=f"stage raised while cancelling: {message}", **event,
+        )
+    if not moved:
+        db.session.rollback()
+        return
+    _set_stage(run.task_id, run.stage_index, state=stage_state, finished_at=now)
+    _skip_pending_stages(run.task_id)
+    db.session.commit()
+
+
+def stop_cancelled_stage(run: StageRun) -> None:
+    """The stage saw the cancel flag and stopped: the task is now cancelled."""
+    now = utcnow()
+    moved = _transition(
+        run.task_id, CANCELLING, CANCELLED,
+        where=_lease(run.stage_index, run.dispatch_seq, running=True),
+        values={"stage_running": False, "finished_at": now},
+        action=EV_CANCELLED, actor=ACTOR_WORKER, stage=run.stage_name,
+        reason="stopped inside the stage",
+    )
+    if not moved:
+        db.session.rollback()
+        return
+    _set_stage(run.task_id, run.stage_index, state=STAGE_CANCELLED, finished_at=now)
+    _skip_pending_stages(run.task_id)
+    db.session.commit()
+
+
+def report_progress(run: StageRun, fraction: float, message: str | None) -> None:
+    """Progress of the running stage; not a transition, so no event."""
+    db.session.execute(
+        update(Task)
+        .where(Task.id == run.task_id, *_lease(run.stage_index, run.dispatch_seq, running=True))
+        .values(stage_progress=fraction, progress_message=message)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def should_stop(run: StageRun) -> bool:
+    """True when a cancel was asked, or the stage's lease was superseded."""
+    row = db.session.execute(
+        select(Task.state, Task.dispatch_seq).where(Task.id == run.task_id)
+    ).one_or_none()
+    db.session.commit()  # end the read transaction (PostgreSQL would keep it open)
+    return row is None or row.state != RUNNING or row.dispatch_seq != run.dispatch_seq
+

@@ -1,0 +1,128 @@
+"""Reading tasks: visibility, lookup with permission checks, listing, stats."""
+
+import base64
+import binascii
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, and_, cast, func, or_, select
+
+from app.constants import FAILED, RECENT_EVENTS, STATES, SUCCEEDED
+from app.extensions import db
+from app.models import Task, TaskEvent, User, iso, utcnow
+from app.services.errors import Forbidden, InvalidRequest, NotFound
+
+
+def visible_to(actor: User) -> list:
+    """Where-clauses limiting a query to the tasks `actor` may see (admins see all)."""
+    return [] if actor.is_admin else [Task.owner_id == actor.id]
+
+
+def get_task(actor: User, task_id: str) -> Task:
+    """Load a task `actor` may act on; raise NotFound (404) or Forbidden (403)."""
+    task = db.session.get(Task, task_id)
+    if task is None:
+        raise NotFound()
+    if not actor.is_admin and task.owner_id != actor.id:
+        raise Forbidden()
+    return task
+
+
+def task_detail(actor: User, task_id: str) -> dict:
+    """The task object with its stages and its most recent events, oldest first."""
+    task = get_task(actor, task_id)
+    events = db.session.scalars(
+        select(TaskEvent)
+        .where(TaskEvent.task_id == task.id)
+        .order_by(TaskEvent.id.desc())
+        .limit(RECENT_EVENTS)
+    ).all()
+    return {
+        **task.to_dict(),
+        "stages": [stage.to_dict() for stage in task.stages],
+        "events": [event.to_dict() for event in reversed(events)],
+    }
+
+
+def encode_cursor(task: Task) -> str:
+    raw = json.dumps([task.created_at.isoformat(), task.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, task_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(task_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("Invalid cursor") from exc
+
+
+def list_tasks(
+    actor: User,
+    *,
+    states: list[str] | None = None,
+    task_type: str | None = None,
+    q: str | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[Task], str | None]:
+    """Newest first, keyset-paginated on (created_at, id); archived tasks are hidden."""
+    stmt = select(Task).where(Task.archived.is_(False), *visible_to(actor))
+    if states:
+        stmt = stmt.where(Task.state.in_(states))
+    if task_type:
+        stmt = stmt.where(Task.type == task_type)
+    if q:
+        stmt = stmt.where(
+            or_(
+                Task.id.startswith(q, autoescape=True),
+                Task.type.contains(q, autoescape=True),
+                cast(Task.params, String).contains(q, autoescape=True),
+            )
+        )
+    if cursor:
+        created, task_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Task.created_at < created, and_(Task.created_at == created, Task.id < task_id))
+        )
+    stmt = stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)
+    tasks = list(db.session.scalars(stmt))
+    next_cursor = encode_cursor(tasks[limit - 1]) if len(tasks) > limit else None
+    return tasks[:limit], next_cursor
+
+
+def stats(actor: User) -> dict:
+    """Counts by state and by type, and what finished in the last hour."""
+    scope = [Task.archived.is_(False), *visible_to(actor)]
+    rows = db.session.execute(
+        select(Task.type, Task.state, func.count()).where(*scope).group_by(Task.type, Task.state)
+    ).all()
+    by_state = dict.fromkeys(STATES, 0)
+    by_type: dict[str, dict] = {}
+    for task_type, state, count in rows:
+        by_state[state] += count
+        entry = by_type.setdefault(task_type, {"total": 0, **dict.fromkeys(STATES, 0)})
+        entry[state] += count
+        entry["total"] += count
+    since = utcnow() - timedelta(hours=1)
+    finished = dict(
+        db.session.execute(
+            select(Task.state, func.count())
+            .where(*scope, Task.finished_at >= since)
+            .group_by(Task.state)
+        ).all()
+    )
+    total_finished = sum(finished.values())
+    return {
+        "total": sum(by_state.values()),
+        "by_state": by_state,
+        "by_type": by_type,
+        "last_hour": {
+            "since": iso(since),
+            "finished": total_finished,
+            "succeeded": finished.get(SUCCEEDED, 0),
+            "failed": finished.get(FAILED, 0),
+            "per_minute": round(total_finished / 60, 2),
+        },
+    }

@@ -1,0 +1,1 @@
+"""Worker side: the Huey queue, the stage runner and the pipelines."""

@@ -1,0 +1,94 @@
+"""The `demo` pipeline: N stages that sleep, report progress and honour cancels.
+
+`fail_at` simulates a transient fault: the stage raises on the task's first
+run only, so a retry resumes at that stage and gets past it.
+"""
+
+import time
+
+from tasks.pipelines.registry import Pipeline, Stage, register
+
+SLICE_SECONDS = 0.1
+
+PARAMS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "stages": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 20,
+            "default": 4,
+            "title": "Stages",
+            "description": "How many stages the task runs.",
+        },
+        "seconds": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 600,
+            "default": 2,
+            "title": "Seconds per stage",
+            "description": "How long each stage works.",
+        },
+        "fail_at": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": 20,
+            "default": None,
+            "title": "Fail at stage",
+            "description": "Stage number that raises on the first run (a retry gets past it).",
+        },
+        "message": {
+            "type": "string",
+            "maxLength": 2000,
+            "default": "",
+            "title": "Message",
+            "description": "Free text carried into every stage's output.",
+        },
+    },
+}
+
+
+class DemoFailure(RuntimeError):
+    pass
+
+
+def run_step(ctx, params: dict, state: dict) -> dict:
+    """Sleep in slices of at most 100 ms, reporting progress and checking for a cancel."""
+    number = ctx.stage_index + 1
+    if params["fail_at"] == number and ctx.retry_number == 0:
+        raise DemoFailure(f"Demo failure at stage {number}")
+    seconds = params["seconds"]
+    deadline = time.monotonic() + seconds
+    while True:
+        ctx.check_cancelled()
+        remaining = deadline - time.monotonic()
+        done = 1.0 if seconds == 0 else min(1.0, 1.0 - remaining / seconds)
+        ctx.progress(done, params["message"] or None)
+        if remaining <= 0:
+            break
+        time.sleep(min(SLICE_SECONDS, remaining))
+    return {"stage": number, "seconds": seconds, "message": params["message"], "after": sorted(state)}
+
+
+def _stages(params: dict) -> list[Stage]:
+    return [Stage(f"step {i}", run_step) for i in range(1, params["stages"] + 1)]
+
+
+def _check(params: dict) -> list[str]:
+    fail_at = params["fail_at"]
+    if fail_at is not None and fail_at > params["stages"]:
+        return [f"fail_at: {fail_at} is beyond the last stage ({params['stages']})"]
+    return []
+
+
+demo = register(
+    Pipeline(
+        name="demo",
+        title="Demo",
+        description="Stages that sleep, report progress and can be made to fail.",
+        params_schema=PARAMS_SCHEMA,
+        stages=_stages,
+        check=_check,
+    )
+)

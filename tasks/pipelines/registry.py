@@ -1,0 +1,132 @@
+"""Declaring pipelines: a name, a title, ordered stages and a params schema.
+
+Params schemas are JSON Schema objects, so the API can publish them as they
+are and the HTML form can be generated from the same declaration.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+StageFn = Callable[[Any, dict, dict], dict | None]
+
+
+class ParamsError(ValueError):
+    """Params that the pipeline's schema refuses; `messages` name each field."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: StageFn
+    title: str = ""
+
+
+@dataclass
+class Pipeline:
+    name: str
+    title: str
+    params_schema: dict
+    # A fixed list, or a function of the validated params (e.g. demo's `stages`).
+    stages: list[Stage] | Callable[[dict], list[Stage]]
+    description: str = ""
+    # Cross-field rules JSON Schema cannot say plainly; returns error messages.
+    check: Callable[[dict], list[str]] = field(default=lambda params: [])
+
+    def __post_init__(self):
+        Draft202012Validator.check_schema(self.params_schema)
+        self._validator = Draft202012Validator(self.params_schema)
+
+    def stages_for(self, params: dict) -> list[Stage]:
+        return self.stages(params) if callable(self.stages) else list(self.stages)
+
+    def validate(self, params: Any) -> dict:
+        """Return params with defaults filled in; raise ParamsError naming each bad field."""
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ParamsError(["params: must be an object"])
+        errors = sorted(self._validator.iter_errors(params), key=lambda e: list(e.path))
+        messages = [f"{'.'.join(map(str, e.path)) or 'params'}: {e.message}" for e in errors]
+        if messages:
+            raise ParamsError(messages)
+        result = dict(params)
+        for name, spec in self.params_schema.get("properties", {}).items():
+            if name not in result and "default" in spec:
+                result[name] = spec["default"]
+            elif spec.get("type") == "integer" and isinstance(result.get(name), float):
+                result[name] = int(result[name])  # JSON Schema counts 3.0 as an integer
+        messages = self.check(result)
+        if messages:
+            raise ParamsError(messages)
+        return result
+
+    def coerce(self, raw: dict[str, str]) -> dict:
+        """Turn form or command-line strings into the schema's types; blanks mean "default".
+
+        A value that does not convert is passed on unchanged, so validate()
+        reports it with the schema's own message.
+        """
+        properties = self.params_schema.get("properties", {})
+        result: dict[str, Any] = {}
+        for name, value in raw.items():
+            kind = properties.get(name, {}).get("type")
+            kinds = kind if isinstance(kind, list) else [kind]
+            if value == "" and "string" not in kinds:
+                continue
+            result[name] = _convert(value, kinds)
+        return result
+
+    def describe(self) -> dict:
+        defaults = self.validate({})
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "stages": [stage.name for stage in self.stages_for(defaults)],
+            "params_schema": self.params_schema,
+        }
+
+
+def _convert(value: str, kinds: list) -> Any:
+    for kind in kinds:
+        try:
+            if kind == "integer":
+                return int(value)
+            if kind == "number":
+                return float(value)
+        except ValueError:
+            continue
+        if kind == "boolean" and value.lower() in ("true", "false", "on", "off", "1", "0"):
+            return value.lower() in ("true", "on", "1")
+    return value
+
+
+_REGISTRY: dict[str, Pipeline] = {}
+
+
+def register(pipeline: Pipeline) -> Pipeline:
+    if pipeline.name in _REGISTRY:
+        raise ValueError(f"Pipeline {pipeline.name!r} is declared twice")
+    _REGISTRY[pipeline.name] = pipeline
+    return pipeline
+
+
+def get_pipeline(name: str) -> Pipeline | None:
+    return _REGISTRY.get(name)
+
+
+def all_pipelines() -> list[Pipeline]:
+    return sorted(_REGISTRY.values(), key=lambda p: p.name)
+
+
+def coerce_params(task_type: str, raw: dict[str, str]) -> dict:
+    """Text params (forms, command line) in the named pipeline's types; unknown types pass through."""
+    pipeline = get_pipeline(task_type)
+    return pipeline.coerce(raw) if pipeline else raw

@@ -1,0 +1,56 @@
+"""The Huey instance and the one Huey task: run one stage of one Taskdeck task.
+
+Importable without building the web app: `huey_consumer tasks.queue.huey`
+works, and so does `taskdeck worker`. Messages carry ids only, never ORM
+objects; the database is the source of truth and a message is a nudge.
+"""
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from huey import SqliteHuey
+
+from app import config
+from app.constants import PRIORITY_MAX
+
+
+def make_huey(url: str):
+    """Build the Huey instance a queue URL names."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        # sqlite:////abs/path -> /abs/path
+        path = Path(url[len("sqlite:///") :])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Web and worker processes share the file: wait on locks instead of failing.
+        return SqliteHuey("taskdeck", filename=str(path), results=False, timeout=30)
+    raise ValueError(f"Unsupported TASKDECK_QUEUE_URL scheme {parsed.scheme!r}: use sqlite:///")
+
+
+huey = make_huey(config.queue_url())
+
+
+@huey.task(name="taskdeck.run_stage")
+def run_stage(task_id: str, stage_index: int, dispatch_seq: int) -> None:
+    from tasks.runner import execute_stage
+
+    execute_stage(task_id, stage_index, dispatch_seq)
+
+
+def message_id(task_id: str, stage_index: int, dispatch_seq: int) -> str:
+    """Huey message ids are derived, so a revoke needs no stored id."""
+    return f"{task_id}.{stage_index}.{dispatch_seq}"
+
+
+def enqueue_stage(task_id: str, stage_index: int, dispatch_seq: int, priority: int) -> None:
+    # Huey runs the higher number first; ours runs 0 first.
+    message = run_stage.task_class(
+        (task_id, stage_index, dispatch_seq),
+        id=message_id(task_id, stage_index, dispatch_seq),
+        priority=PRIORITY_MAX - priority,
+    )
+    huey.enqueue(message)
+
+
+def revoke_stage(task_id: str, stage_index: int, dispatch_seq: int) -> None:
+    """Make Huey drop a queued message (the worker would skip it anyway)."""
+    huey.revoke_by_id(message_id(task_id, stage_index, dispatch_seq), revoke_once=True)
