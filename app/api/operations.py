@@ -70,7 +70,12 @@ def operation(bp, rule, method, *, response, status=200, body=None, query=None, 
         OPERATIONS.append(
             Operation(
                 rule, method, fn.__name__, fn.__doc__ or "", response, status, body, query,
-                tuple(sorted({*errors, *auth_errors, *((400, 413, 415) if body else ())})),
+                tuple(sorted({
+                    *errors,
+                    *auth_errors,
+                    *((400, 413, 415) if body else ()),
+                    *((400,) if query else ()),
+                })),
                 public,
             )
         )
@@ -149,14 +154,14 @@ def build_spec(prefix: str) -> dict:
     spec.components.security_scheme(
         "cookieAuth", {"type": "apiKey", "in": "cookie", "name": "session"}
     )
+    from app.api import schemas
+
+    spec.components.schema("Error", schema=schemas.Error)
     for code, description in ERROR_DESCRIPTIONS.items():
         spec.components.response(
             str(code),
             {"description": description, "content": {"application/json": {"schema": "Error"}}},
         )
-    from app.api import schemas
-
-    spec.components.schema("Error", schema=schemas.Error)
     paths: dict[str, dict] = {}
     for op in OPERATIONS:
         summary, _, description = op.doc.strip().partition("\n")

@@ -11,7 +11,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from app.errors import error_response, wants_json
 from app.extensions import csrf, db, login_manager
@@ -57,10 +57,19 @@ def unauthorized():
 
 def register(app) -> None:
     @app.before_request
-    def csrf_unless_bearer():
-        """Cookies ride along on forged requests; bearer tokens don't, so they skip CSRF."""
-        if request.method not in ("GET", "HEAD", "OPTIONS") and bearer_token() is None:
-            csrf.protect()
+    def csrf_for_cookie_sessions():
+        """Cookies ride along on forged requests; bearer tokens don't, so they skip CSRF.
+
+        An API call with no session at all gets its 401, and an unknown route
+        its 404/405, rather than a CSRF error that hides the real problem.
+        """
+        if request.method in ("GET", "HEAD", "OPTIONS") or bearer_token() is not None:
+            return
+        if request.routing_exception is not None:
+            return
+        if wants_json() and not current_user.is_authenticated:
+            return
+        csrf.protect()
 
 
 def _safe_next(target: str | None) -> str:
