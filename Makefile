@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11+:
 #   make run    set up, migrate, create the admin user, serve web + worker
-#   make test   set up with the test extras and run the whole suite
+#   make test   set up with the test extras, lint, and run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 PORT   ?= 8000
@@ -26,7 +26,7 @@ run: $(VENV)/.installed
 	$(BIN)/taskdeck init
 	PORT=$(PORT) $(BIN)/taskdeck serve
 
-test: $(VENV)/.installed-test
+test: lint
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test

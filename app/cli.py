@@ -27,11 +27,17 @@ def main():
 
 def _gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
     return [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"{host}:{port}",
-        "--workers", str(workers),
-        "--threads", "4",
-        "--access-logfile", "-",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
         "--no-control-socket",  # a fixed socket path would clash between instances
         "app:create_app()",
     ]
@@ -64,8 +70,12 @@ def worker(workers):
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=lambda: int(os.environ.get("PORT", 8000)), type=int,
-              show_default="$PORT or 8000")
+@click.option(
+    "--port",
+    default=lambda: int(os.environ.get("PORT", 8000)),
+    type=int,
+    show_default="$PORT or 8000",
+)
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(host, port, workers):
     """Run the web server and one worker together until Ctrl-C."""

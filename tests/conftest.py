@@ -138,7 +138,9 @@ def worker(app):
             shutdown_timeout=10,
         )
         # The consumer installs its own signal handlers; keep pytest's.
-        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        saved = {
+            sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        }
         consumer.start()
         for sig, handler in saved.items():
             signal.signal(sig, handler)

@@ -48,9 +48,10 @@ OPERATIONS: list[Operation] = []
 PUBLIC_ENDPOINTS: set[str] = set()
 
 
-def operation(bp, rule, method, *, response, status=200, body=None, query=None, errors=(),
-              public=False):
-    """Register `fn` as the API view for `method rule`; it gets `data`/`query` and returns a dict."""
+def operation(
+    bp, rule, method, *, response, status=200, body=None, query=None, errors=(), public=False
+):
+    """Register `fn` as the view for `method rule`; it gets `data`/`query`, returns a dict."""
 
     def decorator(fn):
         def view(**path_args):
@@ -69,13 +70,24 @@ def operation(bp, rule, method, *, response, status=200, body=None, query=None, 
         auth_errors = () if public else (401,)
         OPERATIONS.append(
             Operation(
-                rule, method, fn.__name__, fn.__doc__ or "", response, status, body, query,
-                tuple(sorted({
-                    *errors,
-                    *auth_errors,
-                    *((400, 413, 415) if body else ()),
-                    *((400,) if query else ()),
-                })),
+                rule,
+                method,
+                fn.__name__,
+                fn.__doc__ or "",
+                response,
+                status,
+                body,
+                query,
+                tuple(
+                    sorted(
+                        {
+                            *errors,
+                            *auth_errors,
+                            *((400, 413, 415) if body else ()),
+                            *((400,) if query else ()),
+                        }
+                    )
+                ),
                 public,
             )
         )

@@ -160,7 +160,9 @@ class Event(Schema):
 
 class TaskDetail(Task):
     stages = fields.List(fields.Nested(Stage), required=True)
-    events = fields.List(fields.Nested(Event), required=True, metadata={"description": "Newest last"})
+    events = fields.List(
+        fields.Nested(Event), required=True, metadata={"description": "Newest last"}
+    )
 
 
 class TaskPage(Schema):

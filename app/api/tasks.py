@@ -26,7 +26,12 @@ def list_tasks(query):
 
 
 @operation(
-    bp, "/tasks", "POST", body=schemas.TaskCreate, response=schemas.Task, status=201,
+    bp,
+    "/tasks",
+    "POST",
+    body=schemas.TaskCreate,
+    response=schemas.Task,
+    status=201,
     errors=(422,),
 )
 def create_task(data):
@@ -47,8 +52,12 @@ def get_task(task_id):
 
 
 @operation(
-    bp, "/tasks/<task_id>/cancel", "POST", body=schemas.CancelRequest,
-    response=schemas.CancelResult, errors=OWN,
+    bp,
+    "/tasks/<task_id>/cancel",
+    "POST",
+    body=schemas.CancelRequest,
+    response=schemas.CancelResult,
+    errors=OWN,
 )
 def cancel_task(task_id, data):
     """Cancel a task: a queued one never starts, a running one stops at its next check."""
@@ -63,8 +72,12 @@ def cancel_task(task_id, data):
 
 
 @operation(
-    bp, "/tasks/<task_id>/retry", "POST", body=schemas.RetryRequest,
-    response=schemas.RetryResult, errors=OWN,
+    bp,
+    "/tasks/<task_id>/retry",
+    "POST",
+    body=schemas.RetryRequest,
+    response=schemas.RetryResult,
+    errors=OWN,
 )
 def retry_task(task_id, data):
     """Retry a failed or cancelled task as a new task, resuming after its last completed stage."""
@@ -78,8 +91,12 @@ def retry_task(task_id, data):
 
 
 @operation(
-    bp, "/tasks/<task_id>/priority", "POST", body=schemas.PriorityRequest,
-    response=schemas.PriorityResult, errors=OWN,
+    bp,
+    "/tasks/<task_id>/priority",
+    "POST",
+    body=schemas.PriorityRequest,
+    response=schemas.PriorityResult,
+    errors=OWN,
 )
 def set_task_priority(task_id, data):
     """Change the priority of a queued task (0 runs first)."""
@@ -101,7 +118,10 @@ def _bulk_cancel_response(result: dict) -> dict:
 
 
 @operation(
-    bp, "/tasks/cancel-all", "POST", body=schemas.CancelAllRequest,
+    bp,
+    "/tasks/cancel-all",
+    "POST",
+    body=schemas.CancelAllRequest,
     response=schemas.BulkCancelResult,
 )
 def cancel_all_tasks(data):
@@ -110,8 +130,12 @@ def cancel_all_tasks(data):
 
 
 @operation(
-    bp, "/tasks/cancel-by-type", "POST", body=schemas.CancelByTypeRequest,
-    response=schemas.BulkCancelResult, errors=(422,),
+    bp,
+    "/tasks/cancel-by-type",
+    "POST",
+    body=schemas.CancelByTypeRequest,
+    response=schemas.BulkCancelResult,
+    errors=(422,),
 )
 def cancel_tasks_by_type(data):
     """Cancel the queued (and, if asked, running) tasks of one type."""

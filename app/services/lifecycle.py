@@ -89,8 +89,9 @@ class StageRun:
 # --- building blocks -------------------------------------------------------
 
 
-def _transition(task_id, from_state, to_state, *, action, actor, where=(), values=None,
-                stage=None, reason=None) -> bool:
+def _transition(
+    task_id, from_state, to_state, *, action, actor, where=(), values=None, stage=None, reason=None
+) -> bool:
     """Move the task if it is in `from_state` and `where` holds; add the event. Caller commits."""
     result = db.session.execute(
         update(Task)
@@ -138,8 +139,10 @@ def _current_state(task_id: str) -> str | None:
 
 def check_priority(value) -> int:
     """Return a valid priority or raise InvalidRequest (400)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not (
-        PRIORITY_MIN <= value <= PRIORITY_MAX
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not (PRIORITY_MIN <= value <= PRIORITY_MAX)
     ):
         raise InvalidRequest(
             f"priority must be an integer from {PRIORITY_MIN} (most urgent) "
@@ -200,7 +203,8 @@ def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome
         if original.retried_by:
             raise InvalidRequest(f"Task was already retried as {original.retried_by}")
         raise InvalidRequest(
-            f"Task in state '{original.state}' cannot be retried; only failed or cancelled tasks can"
+            f"Task in state '{original.state}' cannot be retried; "
+            "only failed or cancelled tasks can"
         )
     resume = 0
     if not from_scratch:
@@ -276,8 +280,9 @@ def request_cancel(actor: User, task_id: str, reason: str | None = None) -> Canc
     return cancel(task_id, actor=actor.username, reason=reason)
 
 
-def cancel(task_id: str, *, actor: str, reason: str | None, allow_running: bool = True
-           ) -> CancelOutcome:
+def cancel(
+    task_id: str, *, actor: str, reason: str | None, allow_running: bool = True
+) -> CancelOutcome:
     """Cancel without a permission check (callers did it).
 
     Queued, or running with no stage executing: cancelled at once and its
@@ -307,7 +312,9 @@ def cancel(task_id: str, *, actor: str, reason: str | None, allow_running: bool 
             ):
                 db.session.commit()
                 return CancelOutcome(
-                    task_id, RUNNING, CANCELLING,
+                    task_id,
+                    RUNNING,
+                    CANCELLING,
                     "Cancellation requested; the worker stops at its next check",
                 )
         state = _current_state(task_id)
@@ -406,7 +413,7 @@ def start_stage(task_id: str, index: int, seq: int) -> StageRun | None:
 
 
 def finish_stage(run: StageRun, output: dict) -> None:
-    """Store the checkpoint, then succeed, move on (enqueueing the next stage) or honour a cancel."""
+    """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel."""
     task = db.session.get(Task, run.task_id)
     index, seq = run.stage_index, run.dispatch_seq
     lease = _lease(index, seq, running=True)
@@ -415,12 +422,21 @@ def finish_stage(run: StageRun, output: dict) -> None:
     last = index == task.stage_count - 1
     if last:
         moved = _transition(
-            run.task_id, RUNNING, SUCCEEDED, where=lease, action=EV_STAGE_FINISHED,
-            values={"stage_running": False, "stage_progress": 1.0, "finished_at": now}, **event,
+            run.task_id,
+            RUNNING,
+            SUCCEEDED,
+            where=lease,
+            action=EV_STAGE_FINISHED,
+            values={"stage_running": False, "stage_progress": 1.0, "finished_at": now},
+            **event,
         )
     else:
         moved = _transition(
-            run.task_id, RUNNING, RUNNING, where=lease, action=EV_STAGE_FINISHED,
+            run.task_id,
+            RUNNING,
+            RUNNING,
+            where=lease,
+            action=EV_STAGE_FINISHED,
             values={
                 "stage_index": index + 1,
                 "stage_running": False,
@@ -433,9 +449,14 @@ def finish_stage(run: StageRun, output: dict) -> None:
     enqueue_next = moved and not last
     if not moved:
         moved = _transition(
-            run.task_id, CANCELLING, CANCELLED, where=lease, action=EV_CANCELLED,
+            run.task_id,
+            CANCELLING,
+            CANCELLED,
+            where=lease,
+            action=EV_CANCELLED,
             values={"stage_running": False, "finished_at": now},
-            reason="stopped after the stage finished", **event,
+            reason="stopped after the stage finished",
+            **event,
         )
         if moved:
             _skip_pending_stages(run.task_id)
@@ -456,7 +477,12 @@ def fail_stage(run: StageRun, error_code: str, message: str) -> None:
     event = {"actor": ACTOR_WORKER, "stage": run.stage_name}
     stage_state = STAGE_FAILED
     moved = _transition(
-        run.task_id, RUNNING, FAILED, where=lease, action=EV_STAGE_FAILED, reason=message,
+        run.task_id,
+        RUNNING,
+        FAILED,
+        where=lease,
+        action=EV_STAGE_FAILED,
+        reason=message,
         values={
             "stage_running": False,
             "finished_at": now,
@@ -469,9 +495,14 @@ def fail_stage(run: StageRun, error_code: str, message: str) -> None:
     if not moved:
         stage_state = STAGE_CANCELLED
         moved = _transition(
-            run.task_id, CANCELLING, CANCELLED, where=lease, action=EV_CANCELLED,
+            run.task_id,
+            CANCELLING,
+            CANCELLED,
+            where=lease,
+            action=EV_CANCELLED,
             values={"stage_running": False, "finished_at": now},
-            reason=f"stage raised while cancelling: {message}", **event,
+            reason=f"stage raised while cancelling: {message}",
+            **event,
         )
     if not moved:
         db.session.rollback()
@@ -485,10 +516,14 @@ def stop_cancelled_stage(run: StageRun) -> None:
     """The stage saw the cancel flag and stopped: the task is now cancelled."""
     now = utcnow()
     moved = _transition(
-        run.task_id, CANCELLING, CANCELLED,
+        run.task_id,
+        CANCELLING,
+        CANCELLED,
         where=_lease(run.stage_index, run.dispatch_seq, running=True),
         values={"stage_running": False, "finished_at": now},
-        action=EV_CANCELLED, actor=ACTOR_WORKER, stage=run.stage_name,
+        action=EV_CANCELLED,
+        actor=ACTOR_WORKER,
+        stage=run.stage_name,
         reason="stopped inside the stage",
     )
     if not moved:
@@ -517,4 +552,3 @@ def should_stop(run: StageRun) -> bool:
     ).one_or_none()
     db.session.commit()  # end the read transaction (PostgreSQL would keep it open)
     return row is None or row.state != RUNNING or row.dispatch_seq != run.dispatch_seq
-

@@ -13,4 +13,12 @@ from tasks.pipelines.registry import (
 # Built-ins register themselves when imported.
 from tasks.pipelines import demo  # noqa: E402, F401  isort: skip
 
-__all__ = ["ParamsError", "Pipeline", "Stage", "all_pipelines", "coerce_params", "get_pipeline", "register"]
+__all__ = [
+    "ParamsError",
+    "Pipeline",
+    "Stage",
+    "all_pipelines",
+    "coerce_params",
+    "get_pipeline",
+    "register",
+]

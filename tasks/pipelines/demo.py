@@ -68,7 +68,12 @@ def run_step(ctx, params: dict, state: dict) -> dict:
         if remaining <= 0:
             break
         time.sleep(min(SLICE_SECONDS, remaining))
-    return {"stage": number, "seconds": seconds, "message": params["message"], "after": sorted(state)}
+    return {
+        "stage": number,
+        "seconds": seconds,
+        "message": params["message"],
+        "after": sorted(state),
+    }
 
 
 def _stages(params: dict) -> list[Stage]:

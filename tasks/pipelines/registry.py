@@ -127,6 +127,6 @@ def all_pipelines() -> list[Pipeline]:
 
 
 def coerce_params(task_type: str, raw: dict[str, str]) -> dict:
-    """Text params (forms, command line) in the named pipeline's types; unknown types pass through."""
+    """Text params (forms, command line) in the pipeline's types; unknown types pass through."""
     pipeline = get_pipeline(task_type)
     return pipeline.coerce(raw) if pipeline else raw

@@ -124,7 +124,10 @@ def test_cancel_retry_and_priority_answers(api, app):
     queued = create(alice)
     moved = alice.post(f"/tasks/{queued['id']}/priority", json={"priority": 0}).get_json()
     assert moved == {
-        "success": True, "message": "Priority set to 0", "task_id": queued["id"], "priority": 0
+        "success": True,
+        "message": "Priority set to 0",
+        "task_id": queued["id"],
+        "priority": 0,
     }
     answer = alice.post(f"/tasks/{queued['id']}/cancel", json={"reason": "不要了"}).get_json()
     assert answer["success"] is True and answer["task_id"] == queued["id"]
@@ -171,9 +174,10 @@ def test_permissions_401_403_404(api, client, tokens):
         response = api("bob").request(method, path.replace(body["id"], "f" * 32), **kwargs)
         assert response.status_code == 404 and response.get_json() == {"detail": "Task not found"}
         response = api(None).request(method, path, **kwargs)
-        assert response.status_code == 401 and "Authentication required" in response.get_json()[
-            "detail"
-        ]
+        assert (
+            response.status_code == 401
+            and "Authentication required" in response.get_json()["detail"]
+        )
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     response = client.get("/api/v1/tasks", headers={"Authorization": "Bearer tdk_wrong"})
     assert response.status_code == 401
@@ -284,9 +288,7 @@ def test_task_types_publish_stages_and_params_schema(api):
 def test_openapi_document_describes_every_api_route(client, app):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
-    documented = {
-        (method.upper(), path) for path, ops in spec["paths"].items() for method in ops
-    }
+    documented = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
     routed = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api."):

@@ -1,4 +1,7 @@
-"""Every transition of the service layer, driven by hand (no consumer): messages are inspected in Huey."""
+"""Every transition of the service layer, driven by hand (no consumer).
+
+Queue messages are inspected in Huey itself.
+"""
 
 import threading
 
@@ -127,7 +130,11 @@ def test_a_failing_stage_fails_the_task_and_skips_the_rest(ctx, users):
     run_stage_by_hand(t.id)
     run_stage_by_hand(t.id, fail=True)
     failed = task(t.id)
-    assert (failed.state, failed.error_code, failed.error_message) == ("failed", "stage_error", "boom")
+    assert (failed.state, failed.error_code, failed.error_message) == (
+        "failed",
+        "stage_error",
+        "boom",
+    )
     assert failed.retryable is True
     assert [s.state for s in failed.stages] == ["succeeded", "failed", "skipped"]
     assert events(t.id)[-1] == ("stage_failed", "running", "failed")
@@ -289,35 +296,40 @@ def test_other_users_get_403_admins_may_act_and_unknown_ids_404(ctx, users):
     assert lifecycle.retry(root, t.id).new_task_id
 
 
+def race_cancels_against_finish(app, users, run, cancels=8):
+    """Start `cancels` cancel requests and the worker's finish at the same instant."""
+    barrier = threading.Barrier(cancels + 1)
+    outcomes = []
+
+    def cancel():
+        with app.app_context():
+            barrier.wait()
+            try:
+                outcomes.append(lifecycle.request_cancel(users("alice"), run.task_id).state)
+            except InvalidRequest:
+                outcomes.append("refused")
+
+    def finish():
+        with app.app_context():
+            barrier.wait()
+            lifecycle.finish_stage(run, {})
+
+    threads = [threading.Thread(target=cancel) for _ in range(cancels)]
+    threads.append(threading.Thread(target=finish))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
 def test_cancel_racing_the_stage_end_has_exactly_one_winner(app, users):
     """Eight cancels and the worker's finish run at once; the task ends in one consistent state."""
     for _ in range(10):
         with app.app_context():
-            alice = users("alice")
-            t = submit(alice, stages=1)
+            t = submit(users("alice"), stages=1)
             run = lifecycle.start_stage(t.id, 0, 1)
-        barrier = threading.Barrier(9)
-        outcomes = []
-
-        def cancel():
-            with app.app_context():
-                barrier.wait()
-                try:
-                    outcomes.append(lifecycle.request_cancel(users("alice"), t.id).state)
-                except InvalidRequest:
-                    outcomes.append("refused")
-
-        def finish():
-            with app.app_context():
-                barrier.wait()
-                lifecycle.finish_stage(run, {})
-
-        threads = [threading.Thread(target=cancel) for _ in range(8)]
-        threads.append(threading.Thread(target=finish))
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        outcomes = race_cancels_against_finish(app, users, run)
         with app.app_context():
             final = task(t.id)
             trail = events(t.id)

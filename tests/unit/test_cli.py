@@ -1,0 +1,99 @@
+"""The `taskdeck` command, invoked in-process against the test app."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+
+from app import create_app
+from app.cli import main
+from app.extensions import db
+from app.models import Task
+from app.services import accounts
+
+
+@pytest.fixture
+def run(app):
+    def invoke(*args, input=None):
+        return CliRunner().invoke(
+            main, list(args), obj=ScriptInfo(create_app=lambda: app), input=input
+        )
+
+    return invoke
+
+
+def test_user_create_and_duplicates(run, app):
+    result = run("user", "create", "carol", "--password", "carol-password", "--admin")
+    assert result.exit_code == 0 and "Created user 'carol' (admin)" in result.output
+    with app.app_context():
+        assert accounts.check_login("carol", "carol-password").is_admin
+    again = run("user", "create", "carol", "--password", "carol-password")
+    assert again.exit_code == 1 and "User 'carol' already exists" in again.output
+    short = run("user", "create", "dave", "--password", "short")
+    assert short.exit_code == 1 and "at least 8 characters" in short.output
+
+
+def test_token_create_prints_a_working_token_on_the_last_line(run, client):
+    result = run("token", "create", "alice")
+    assert result.exit_code == 0
+    token = result.output.strip().splitlines()[-1]
+    response = client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    missing = run("token", "create", "nobody")
+    assert missing.exit_code == 1 and "No user named 'nobody'" in missing.output
+
+
+def test_submit_types_params_and_prints_the_id(run, app):
+    result = run(
+        "submit",
+        "demo",
+        "--param",
+        "stages=2",
+        "-p",
+        "seconds=0.5",
+        "-p",
+        "message=你好",
+        "--priority",
+        "2",
+        "--user",
+        "alice",
+    )
+    assert result.exit_code == 0, result.output
+    task_id = result.output.strip()
+    with app.app_context():
+        task = db.session.get(Task, task_id)
+        assert task.owner.username == "alice" and task.priority == 2
+        assert task.params == {"stages": 2, "seconds": 0.5, "message": "你好", "fail_at": None}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--param", "stages=lots"], "stages: 'lots' is not of type 'integer'"),
+        (["--param", "novalue"], "expected KEY=VALUE"),
+        (["--priority", "12"], "12 is not in the range 0<=x<=11"),
+    ],
+)
+def test_submit_refuses_bad_input(run, args, message):
+    result = run("submit", "demo", *args, "--user", "alice")
+    assert result.exit_code != 0 and message in result.output
+
+
+def test_init_migrates_a_fresh_database_and_creates_admin_once(tmp_path, monkeypatch):
+    monkeypatch.delenv("TASKDECK_ADMIN_PASSWORD", raising=False)
+    fresh = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/f.db"})
+    info = ScriptInfo(create_app=lambda: fresh)
+    first = CliRunner().invoke(main, ["init"], obj=info)
+    assert first.exit_code == 0, first.output
+    password = first.output.split("password: ")[1].split()[0]
+    with fresh.app_context():
+        assert accounts.check_login("admin", password).is_admin
+        # The migrations build exactly the schema the models declare.
+        with db.engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        assert diff == []
+    second = CliRunner().invoke(main, ["init"], obj=info)
+    assert second.exit_code == 0 and "password" not in second.output
+    with fresh.app_context():
+        db.engine.dispose()
