@@ -3,6 +3,7 @@
 from flask import Blueprint, request
 from flask_login import current_user
 
+from app.api.operations import PUBLIC_ENDPOINTS
 from app.extensions import login_manager
 
 bp = Blueprint("api", __name__)
@@ -10,8 +11,6 @@ bp = Blueprint("api", __name__)
 
 @bp.before_request
 def require_login():
-    from app.api.operations import PUBLIC_ENDPOINTS
-
     if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
         return login_manager.unauthorized()
     return None

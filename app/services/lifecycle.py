@@ -412,6 +412,24 @@ def start_stage(task_id: str, index: int, seq: int) -> StageRun | None:
     )
 
 
+def _worker_cancels(run: StageRun, now, reason: str) -> bool:
+    """cancelling -> cancelled for the stage this worker holds; pending stages are skipped."""
+    moved = _transition(
+        run.task_id,
+        CANCELLING,
+        CANCELLED,
+        where=_lease(run.stage_index, run.dispatch_seq, running=True),
+        values={"stage_running": False, "finished_at": now},
+        action=EV_CANCELLED,
+        actor=ACTOR_WORKER,
+        stage=run.stage_name,
+        reason=reason,
+    )
+    if moved:
+        _skip_pending_stages(run.task_id)
+    return moved
+
+
 def finish_stage(run: StageRun, output: dict) -> None:
     """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel."""
     task = db.session.get(Task, run.task_id)
@@ -448,18 +466,7 @@ def finish_stage(run: StageRun, output: dict) -> None:
         )
     enqueue_next = moved and not last
     if not moved:
-        moved = _transition(
-            run.task_id,
-            CANCELLING,
-            CANCELLED,
-            where=lease,
-            action=EV_CANCELLED,
-            values={"stage_running": False, "finished_at": now},
-            reason="stopped after the stage finished",
-            **event,
-        )
-        if moved:
-            _skip_pending_stages(run.task_id)
+        moved = _worker_cancels(run, now, "stopped after the stage finished")
     if not moved:
         db.session.rollback()
         return
@@ -492,45 +499,25 @@ def fail_stage(run: StageRun, error_code: str, message: str) -> None:
         },
         **event,
     )
-    if not moved:
+    if moved:
+        _skip_pending_stages(run.task_id)
+    else:
         stage_state = STAGE_CANCELLED
-        moved = _transition(
-            run.task_id,
-            CANCELLING,
-            CANCELLED,
-            where=lease,
-            action=EV_CANCELLED,
-            values={"stage_running": False, "finished_at": now},
-            reason=f"stage raised while cancelling: {message}",
-            **event,
-        )
+        moved = _worker_cancels(run, now, f"stage raised while cancelling: {message}")
     if not moved:
         db.session.rollback()
         return
     _set_stage(run.task_id, run.stage_index, state=stage_state, finished_at=now)
-    _skip_pending_stages(run.task_id)
     db.session.commit()
 
 
 def stop_cancelled_stage(run: StageRun) -> None:
     """The stage saw the cancel flag and stopped: the task is now cancelled."""
     now = utcnow()
-    moved = _transition(
-        run.task_id,
-        CANCELLING,
-        CANCELLED,
-        where=_lease(run.stage_index, run.dispatch_seq, running=True),
-        values={"stage_running": False, "finished_at": now},
-        action=EV_CANCELLED,
-        actor=ACTOR_WORKER,
-        stage=run.stage_name,
-        reason="stopped inside the stage",
-    )
-    if not moved:
+    if not _worker_cancels(run, now, "stopped inside the stage"):
         db.session.rollback()
         return
     _set_stage(run.task_id, run.stage_index, state=STAGE_CANCELLED, finished_at=now)
-    _skip_pending_stages(run.task_id)
     db.session.commit()
 
 
