@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    current_app,
     flash,
     g,
     redirect,
@@ -63,6 +64,8 @@ def register(app) -> None:
         An API call with no session at all gets its 401, and an unknown route
         its 404/405, rather than a CSRF error that hides the real problem.
         """
+        if not current_app.config["WTF_CSRF_ENABLED"]:
+            return
         if request.method in ("GET", "HEAD", "OPTIONS") or bearer_token() is not None:
             return
         if request.routing_exception is not None:
@@ -72,13 +75,13 @@ def register(app) -> None:
         csrf.protect()
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths, so the login form cannot bounce users elsewhere."""
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths, so a form cannot bounce users to another site."""
     if target and target.startswith("/") and not target.startswith("//"):
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc:
+        if not parts.scheme and not parts.netloc and "\\" not in target:
             return target
-    return url_for("web.index")
+    return default
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -92,7 +95,7 @@ def login():
             flash("Invalid username or password.", "error")
             return render_template("auth/login.html"), 401
         login_user(user, remember=bool(request.form.get("remember")))
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next"), url_for("web.index")))
     return render_template("auth/login.html")
 
 

@@ -42,6 +42,26 @@ def cancel_by_type(actor: User, task_type: str, cancel_running: bool = False) ->
     return {**cancel_all(actor, cancel_running, task_type), "task_type": task_type}
 
 
+def cancel_many(actor: User, task_ids: list[str], reason: str | None = None) -> dict:
+    """Cancel the chosen tasks; those that cannot be are counted in `failed` with a reason."""
+    unique_ids = list(dict.fromkeys(task_ids))
+    cancelled = 0
+    errors: dict[str, str] = {}
+    for task_id in unique_ids:
+        try:
+            lifecycle.request_cancel(actor, task_id, reason)
+        except ServiceError as exc:
+            errors[task_id] = exc.detail
+        else:
+            cancelled += 1
+    return {
+        "cancelled": cancelled,
+        "failed": len(errors),
+        "total": len(unique_ids),
+        "errors": errors,
+    }
+
+
 def retry_many(actor: User, task_ids: list[str], from_scratch: bool = False) -> dict:
     """Retry each task that can be; the others are skipped with the reason in `errors`."""
     unique_ids = list(dict.fromkeys(task_ids))

@@ -31,3 +31,7 @@ class Unprocessable(ServiceError):
     """Well-formed request the pipeline refuses (unknown type, bad params)."""
 
     status = 422
+
+    def __init__(self, detail: str, fields: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.fields = fields or {}

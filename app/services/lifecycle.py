@@ -162,7 +162,7 @@ def submit(owner: User, task_type: str, params, priority: int, *, actor: str) ->
     try:
         params = pipeline.validate(params)
     except ParamsError as exc:
-        raise Unprocessable(f"Invalid params: {exc}") from exc
+        raise Unprocessable(f"Invalid params: {exc}", fields=exc.by_field) from exc
     priority = check_priority(priority)
     names = [stage.name for stage in pipeline.stages_for(params)]
     task = Task(

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import String, and_, cast, func, or_, select
 
-from app.constants import FAILED, RECENT_EVENTS, STATES, SUCCEEDED
+from app.constants import ACTIVE_STATES, FAILED, RECENT_EVENTS, STATES, SUCCEEDED
 from app.extensions import db
 from app.models import Task, TaskEvent, User, iso, utcnow
 from app.services.errors import Forbidden, InvalidRequest, NotFound
@@ -66,8 +66,14 @@ def list_tasks(
     q: str | None = None,
     limit: int,
     cursor: str | None = None,
+    newer_than: str | None = None,
 ) -> tuple[list[Task], str | None]:
-    """Newest first, keyset-paginated on (created_at, id); archived tasks are hidden."""
+    """Newest first, keyset-paginated on (created_at, id); archived tasks are hidden.
+
+    `cursor` pages to older tasks; `newer_than` (a cursor) pages back to the
+    page of newer tasks just before it. Returns the page and the cursor of
+    its oldest row when older rows exist.
+    """
     stmt = select(Task).where(Task.archived.is_(False), *visible_to(actor))
     if states:
         stmt = stmt.where(Task.state.in_(states))
@@ -86,10 +92,28 @@ def list_tasks(
         stmt = stmt.where(
             or_(Task.created_at < created, and_(Task.created_at == created, Task.id < task_id))
         )
+    if newer_than:
+        created, task_id = decode_cursor(newer_than)
+        newer = stmt.where(
+            or_(Task.created_at > created, and_(Task.created_at == created, Task.id > task_id))
+        )
+        rows = db.session.scalars(newer.order_by(Task.created_at, Task.id).limit(limit)).all()
+        tasks = list(reversed(rows))
+        return tasks, encode_cursor(tasks[-1]) if tasks else newer_than
     stmt = stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)
     tasks = list(db.session.scalars(stmt))
     next_cursor = encode_cursor(tasks[limit - 1]) if len(tasks) > limit else None
     return tasks[:limit], next_cursor
+
+
+def active_tasks(actor: User, limit: int = 10) -> list[Task]:
+    """The actor's own queued, running and cancelling tasks, newest first (the layout widget)."""
+    return db.session.scalars(
+        select(Task)
+        .where(Task.owner_id == actor.id, Task.state.in_(ACTIVE_STATES))
+        .order_by(Task.created_at.desc(), Task.id.desc())
+        .limit(limit)
+    ).all()
 
 
 def stats(actor: User) -> dict:

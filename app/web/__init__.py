@@ -1,13 +1,7 @@
-"""HTML pages. The full task pages arrive with the web UI; this is the landing page."""
+"""HTML pages and HTMX fragments: thin views over app/services, twins of /api/v1."""
 
-from flask import Blueprint, render_template
-from flask_login import login_required
+from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-
-@bp.get("/")
-@login_required
-def index():
-    """Show where to go next: the API and its document."""
-    return render_template("index.html")
+from app.web import actions, filters, pages, widgets  # noqa: E402, F401  (register on import)

@@ -20,6 +20,15 @@ class ParamsError(ValueError):
         super().__init__("; ".join(messages))
         self.messages = messages
 
+    @property
+    def by_field(self) -> dict[str, str]:
+        """Messages keyed by the param they name ("params" for the whole object)."""
+        fields: dict[str, str] = {}
+        for message in self.messages:
+            name, _, text = message.partition(": ")
+            fields[name] = f"{fields[name]} {text}" if name in fields else text
+        return fields
+
 
 @dataclass(frozen=True)
 class Stage:

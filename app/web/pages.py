@@ -1,0 +1,123 @@
+"""Pages and the polling fragments they include."""
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from app.constants import PRIORITY_DEFAULT, TERMINAL_STATES
+from app.services import lifecycle, queries
+from app.services.errors import ServiceError, Unprocessable
+from app.web import bp
+from app.web.forms import list_filters, priority_field
+from tasks.pipelines import all_pipelines, coerce_params, get_pipeline
+
+# htmx 2 stops polling when a poll is answered with this status.
+STOP_POLLING = 286
+
+
+def _polled(html: str, keep_polling: bool):
+    """A fragment answer: 286 tells htmx to stop when nothing on it can change any more."""
+    return html, 200 if keep_polling else STOP_POLLING, {"Vary": "HX-Request"}
+
+
+@bp.get("/")
+@login_required
+def index():
+    """Show counts by state and type for the tasks you can see."""
+    return render_template("index.html", stats=queries.stats(current_user))
+
+
+def _task_page():
+    filters = list_filters()
+    tasks, older = queries.list_tasks(
+        current_user,
+        states=filters["status"],
+        task_type=filters["type"],
+        q=filters["q"],
+        limit=filters["limit"],
+        cursor=filters["cursor"],
+        newer_than=filters["newer"],
+    )
+    paged = bool(filters["cursor"] or filters["newer"])
+    newer = queries.encode_cursor(tasks[0]) if tasks and paged else None
+    return filters, tasks, older, newer
+
+
+@bp.get("/tasks")
+@login_required
+def task_list():
+    """List tasks with filters, keyset paging, row actions and the bulk bar."""
+    filters, tasks, older, newer = _task_page()
+    return render_template(
+        "tasks/list.html",
+        filters=filters,
+        tasks=tasks,
+        older=older,
+        newer=newer,
+        pipelines=all_pipelines(),
+    )
+
+
+@bp.get("/tasks/rows")
+@login_required
+def task_rows():
+    """The list's table body, polled while any row on it is active."""
+    filters, tasks, _, _ = _task_page()
+    html = render_template("partials/task_rows.html", tasks=tasks, filters=filters)
+    return _polled(html, any(t.state not in TERMINAL_STATES for t in tasks))
+
+
+@bp.route("/tasks/new", methods=["GET", "POST"])
+@login_required
+def task_new():
+    """Show the params form of a pipeline; on POST submit the task or show field errors."""
+    pipelines = all_pipelines()
+    chosen = get_pipeline(request.values.get("type", "")) or pipelines[0]
+    values, errors = {}, {}
+    priority = PRIORITY_DEFAULT
+    if request.method == "POST":
+        raw = {
+            k.removeprefix("params."): v for k, v in request.form.items() if k.startswith("params.")
+        }
+        values = raw
+        try:
+            priority = priority_field()
+            task = lifecycle.submit(
+                current_user,
+                chosen.name,
+                coerce_params(chosen.name, raw),
+                priority,
+                actor=current_user.username,
+            )
+        except Unprocessable as exc:
+            errors = exc.fields or {"params": exc.detail}
+        except ServiceError as exc:
+            errors = {"priority": exc.detail}
+        else:
+            flash(f"Task {task.id[:8]} submitted.", "success")
+            return redirect(url_for("web.task_detail", task_id=task.id))
+    status = 422 if errors else 200
+    return render_template(
+        "tasks/new.html",
+        pipelines=pipelines,
+        pipeline=chosen,
+        values=values,
+        errors=errors,
+        priority=priority,
+    ), status
+
+
+@bp.get("/tasks/<task_id>")
+@login_required
+def task_detail(task_id):
+    """Show a task: header, stage timeline, params, error, events and actions."""
+    detail = queries.task_detail(current_user, task_id)
+    return render_template("tasks/detail.html", task=detail)
+
+
+@bp.get("/tasks/<task_id>/status")
+@login_required
+def task_status(task_id):
+    """The detail page's status block, polled until the task is terminal."""
+    detail = queries.task_detail(current_user, task_id)
+    html = render_template("partials/task_status.html", task=detail)
+    return _polled(html, detail["state"] not in TERMINAL_STATES)
