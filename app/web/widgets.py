@@ -2,6 +2,7 @@
 
 from flask import render_template
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from app.services import queries
 from app.web import bp
@@ -12,10 +13,10 @@ BUSY_POLL = "every 2s"
 IDLE_POLL = "every 30s"
 
 
-def _render() -> str:
+def _render() -> Markup:
     tasks = queries.active_tasks(current_user)
     trigger = BUSY_POLL if tasks else IDLE_POLL
-    return render_template("partials/active_tasks.html", tasks=tasks, trigger=trigger)
+    return Markup(render_template("partials/active_tasks.html", tasks=tasks, trigger=trigger))
 
 
 @bp.app_context_processor

@@ -1,0 +1,161 @@
+"""Real browser (Playwright + Debian's Chromium) against a real server and worker.
+
+Screenshots are written to test-artifacts/ (ignored by git).
+"""
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.live import ADMIN_PASSWORD, served  # noqa: F401  (fixture)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: apt-get install -y chromium (.ci/run does)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(served, chromium):  # noqa: F811
+    http, _ = served
+
+    def open_page(javascript=True):
+        context = chromium.new_context(java_script_enabled=javascript)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(http.base + "/login")
+        page.fill("#username", "admin")
+        page.fill("#password", ADMIN_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(http.base + "/")
+        return page
+
+    return http, open_page
+
+
+def submit(http, **params):
+    status, task = http.call("POST", "/tasks", {"type": "demo", "params": params})
+    assert status == 201
+    return task["id"]
+
+
+def test_submit_from_the_form_and_watch_it_advance_without_reloading(site):
+    http, open_page = site
+    page = open_page()
+    page.goto(http.base + "/tasks/new?type=demo")
+    page.fill("#p-stages", "3")
+    page.fill("#p-seconds", "1.5")
+    page.fill("#p-message", "浏览器测试")
+    page.click("text=Submit task")
+    page.wait_for_url(re.compile(r"/tasks/[0-9a-f]{32}$"))
+    page.evaluate("window.notReloaded = true")
+    stage = page.locator("#task-status .stage")
+    sync_api.expect(stage).to_have_text(re.compile("1/3"), timeout=10_000)
+    first = float(page.locator("#task-progress").get_attribute("value"))
+    sync_api.expect(stage).to_have_text(re.compile("2/3 · step 2"), timeout=10_000)
+    later = float(page.locator("#task-progress").get_attribute("value"))
+    assert later > first
+    sync_api.expect(page.locator("#task-status .badge").first).to_have_text(
+        "Succeeded", timeout=15_000
+    )
+    assert page.evaluate("window.notReloaded") is True
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "detail.png"), full_page=True)
+    page.goto(http.base + "/tasks")
+    page.screenshot(path=str(ARTIFACTS / "list.png"), full_page=True)
+
+
+def test_cancel_through_the_confirm_dialog_then_polling_stops(site):
+    http, open_page = site
+    page = open_page()
+    task_id = submit(http, stages=2, seconds=60)
+    page.goto(f"{http.base}/tasks/{task_id}")
+    sync_api.expect(page.locator("#task-status .badge").first).to_have_text("Running")
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    page.fill(f"#reason-{task_id}", "browser test")
+    page.click("#task-status button.danger")
+    sync_api.expect(page.locator("#task-status .badge").first).to_have_text("Cancelled")
+    assert dialogs == [f"Cancel task {task_id[:8]}?"]
+    polls = []
+    page.on(
+        "request", lambda request: polls.append(request.url) if "/status" in request.url else None
+    )
+    time.sleep(4)  # two polling periods
+    assert polls == []
+    assert "browser test" in page.content()
+
+
+def test_retry_lands_on_the_new_task_with_the_reused_stage(site):
+    http, open_page = site
+    page = open_page()
+    task_id = submit(http, stages=2, seconds=0, fail_at=2)
+    page.goto(f"{http.base}/tasks/{task_id}")
+    sync_api.expect(page.locator("#task-status .badge").first).to_have_text("Failed")
+    page.click("#task-status button:text-is('Retry')")
+    page.wait_for_url(re.compile(r"/tasks/(?!" + task_id + r")[0-9a-f]{32}$"))
+    sync_api.expect(page.locator(".timeline .reused")).to_have_count(1)
+    sync_api.expect(page.locator("#task-status .badge").first).to_have_text("Succeeded")
+
+
+def test_bulk_cancel_two_selected_queued_tasks(site):
+    http, open_page = site
+    page = open_page()
+    blocker = submit(http, stages=1, seconds=60)  # keeps the single worker busy
+    first, second = submit(http, seconds=0), submit(http, seconds=0)
+    page.goto(http.base + "/tasks")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.check(f"#row-{first} input[type=checkbox]")
+    page.check(f"#row-{second} input[type=checkbox]")
+    page.click("button[value=cancel]")
+    sync_api.expect(page.locator("#messages")).to_contain_text("Cancelled 2 of 2 task(s)")
+    for task_id in (first, second):
+        assert http.call("GET", f"/tasks/{task_id}")[1]["state"] == "cancelled"
+    assert http.call("GET", f"/tasks/{blocker}")[1]["state"] == "running"
+    http.call("POST", f"/tasks/{blocker}/cancel")
+
+
+def test_active_tasks_widget_appears_and_disappears(site):
+    http, open_page = site
+    page = open_page()
+    widget = page.locator("#active-tasks")
+    sync_api.expect(widget).to_be_hidden()
+    task_id = submit(http, stages=1, seconds=3)
+    page.goto(http.base + "/tasks/new")  # the widget is in every page's layout
+    sync_api.expect(widget).to_be_visible()
+    sync_api.expect(widget).to_contain_text(task_id[:8])
+    sync_api.expect(widget).to_be_hidden(timeout=15_000)
+
+
+def test_the_same_cancel_works_with_javascript_off(site):
+    http, open_page = site
+    page = open_page(javascript=False)
+    task_id = submit(http, stages=2, seconds=60)
+    page.goto(f"{http.base}/tasks/{task_id}")
+    page.click("#task-status button.danger")
+    sync_api.expect(page.locator("#messages")).to_contain_text(re.compile("Cancelling…|cancelled"))
+    deadline = time.monotonic() + 5
+    while http.call("GET", f"/tasks/{task_id}")[1]["state"] != "cancelled":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    page.reload()
+    sync_api.expect(page.locator("#task-status .badge").first).to_have_text("Cancelled")

@@ -1,0 +1,81 @@
+"""A real Taskdeck (`taskdeck serve`: gunicorn + a Huey worker) on a free port and temp data dir."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_for
+
+TASKDECK = str(Path(sys.executable).with_name("taskdeck"))
+ADMIN_PASSWORD = "admin-password"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Http:
+    """Plain JSON-over-HTTP client with a bearer token, like curl."""
+
+    def __init__(self, base, token):
+        self.base, self.token = base, token
+
+    def call(self, method, path, body=None):
+        request = urllib.request.Request(
+            self.base + "/api/v1" + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, json.load(exc)
+
+
+@pytest.fixture
+def served(tmp_path):
+    """Yield (Http, server process) for a fresh `taskdeck serve --workers 1`."""
+    env = {
+        **os.environ,
+        "TASKDECK_DATA_DIR": str(tmp_path / "data"),
+        "TASKDECK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    }
+    env.pop("TASKDECK_DATABASE_URL", None)
+    env.pop("TASKDECK_QUEUE_URL", None)
+    subprocess.run([TASKDECK, "init"], env=env, check=True, capture_output=True)
+    out = subprocess.run(
+        [TASKDECK, "token", "create", "admin"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    port = free_port()
+    with open(tmp_path / "serve.log", "w") as log:
+        server = subprocess.Popen(
+            [TASKDECK, "serve", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    http = Http(f"http://127.0.0.1:{port}", out.strip().splitlines()[-1])
+
+    def up():
+        try:
+            return http.call("GET", "/tasks")[0] == 200
+        except OSError:
+            return False
+
+    wait_for(up, timeout=30, interval=0.2)
+    yield http, server
+    if server.poll() is None:
+        server.kill()
+        server.wait()
