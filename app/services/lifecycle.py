@@ -81,6 +81,10 @@ class StageRun:
     params: dict
     stage_index: int
     stage_name: str
+    stage_count: int
+    # Fixed while a stage runs (changeable only while queued), so finishing
+    # the stage needs no second read of the task.
+    priority: int
     dispatch_seq: int
     retry_number: int
     outputs: dict
@@ -406,6 +410,8 @@ def start_stage(task_id: str, index: int, seq: int) -> StageRun | None:
         params=task.params,
         stage_index=index,
         stage_name=name,
+        stage_count=task.stage_count,
+        priority=task.priority,
         dispatch_seq=seq,
         retry_number=task.retry_number,
         outputs=outputs,
@@ -432,12 +438,11 @@ def _worker_cancels(run: StageRun, now, reason: str) -> bool:
 
 def finish_stage(run: StageRun, output: dict) -> None:
     """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel."""
-    task = db.session.get(Task, run.task_id)
     index, seq = run.stage_index, run.dispatch_seq
     lease = _lease(index, seq, running=True)
     now = utcnow()
     event = {"actor": ACTOR_WORKER, "stage": run.stage_name}
-    last = index == task.stage_count - 1
+    last = index == run.stage_count - 1
     if last:
         moved = _transition(
             run.task_id,
@@ -471,10 +476,9 @@ def finish_stage(run: StageRun, output: dict) -> None:
         db.session.rollback()
         return
     _set_stage(run.task_id, index, state=STAGE_SUCCEEDED, finished_at=now, output=output)
-    priority = task.priority
     db.session.commit()
     if enqueue_next:
-        queue.enqueue_stage(run.task_id, index + 1, seq + 1, priority)
+        queue.enqueue_stage(run.task_id, index + 1, seq + 1, run.priority)
 
 
 def fail_stage(run: StageRun, error_code: str, message: str) -> None:
