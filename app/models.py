@@ -65,6 +65,16 @@ class ApiToken(db.Model):
 
     user: Mapped[User] = relationship()
 
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "created_at": iso(self.created_at),
+            "last_used_at": iso(self.last_used_at),
+            "revoked_at": iso(self.revoked_at),
+        }
+
 
 class Task(db.Model):
     __tablename__ = "tasks"

@@ -6,6 +6,7 @@ each test flushes the queue.
 """
 
 import os
+import re
 import signal
 import tempfile
 import time
@@ -154,3 +155,33 @@ def worker(app):
     for consumer in consumers:
         consumer.stop(graceful=True)
     bind_app(None)
+
+
+def csrf_from(html: bytes) -> str:
+    return re.search(rb'name="csrf_token" value="([^"]+)"', html).group(1).decode()
+
+
+@pytest.fixture
+def browser(client):
+    """A logged-in test client; .post() adds the page's CSRF token."""
+
+    class Browser:
+        token = None
+
+        def login(self, name):
+            token = csrf_from(client.get("/login").data)
+            response = client.post(
+                "/login",
+                data={"username": name, "password": f"{name}-password", "csrf_token": token},
+            )
+            assert response.status_code == 302
+            self.token = csrf_from(client.get("/tasks/new").data)
+            return self
+
+        def get(self, path, **kwargs):
+            return client.get(path, **kwargs)
+
+        def post(self, path, data=None, **kwargs):
+            return client.post(path, data={**(data or {}), "csrf_token": self.token}, **kwargs)
+
+    return Browser()

@@ -16,4 +16,4 @@ def require_login():
     return None
 
 
-from app.api import meta, tasks  # noqa: E402, F401  (routes register on import)
+from app.api import meta, tasks, tokens  # noqa: E402, F401  (routes register on import)

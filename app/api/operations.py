@@ -21,7 +21,7 @@ ERROR_DESCRIPTIONS = {
     400: "Bad request: malformed body, invalid field, unknown field or bad state",
     401: "Not authenticated",
     403: "The task belongs to another user",
-    404: "No such task",
+    404: "No such task (or token)",
     413: "Body over 1 MiB",
     415: "Body neither JSON nor form data",
     422: "Unknown task type or params the pipeline refuses",
@@ -191,8 +191,8 @@ def build_spec(prefix: str) -> dict:
         if description.strip():
             entry["description"] = description.strip()
         parameters = [
-            {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
-            for name in re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", op.path)
+            {"in": "path", "name": name, "required": True, "schema": _path_type(converter)}
+            for converter, name in re.findall(r"<(?:([^:<>]+):)?([^<>]+)>", op.path)
         ]
         if op.query is not None:
             parameters.append({"in": "query", "schema": op.query})
@@ -208,3 +208,7 @@ def build_spec(prefix: str) -> dict:
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
+
+
+def _path_type(converter: str) -> dict:
+    return {"type": "integer"} if converter == "int" else {"type": "string"}

@@ -67,6 +67,10 @@ class BulkRetryRequest(Schema):
     from_scratch = fields.Boolean(load_default=False)
 
 
+class TokenCreate(Schema):
+    name = fields.String(load_default="", validate=validate.Length(max=100))
+
+
 class TaskListQuery(Schema):
     class Meta:
         unknown = EXCLUDE  # cache-busting parameters are harmless in a query string
@@ -250,3 +254,24 @@ class OpenApiDocument(Schema):
     info = fields.Dict(required=True)
     paths = fields.Dict(required=True)
     components = fields.Dict()
+
+
+class Token(Schema):
+    id = fields.Integer(required=True)
+    name = _text()
+    prefix = _text(metadata={"description": "First characters, to tell tokens apart"})
+    created_at = _time(nullable=False)
+    last_used_at = _time()
+    revoked_at = _time()
+
+
+class TokenList(Schema):
+    items = fields.List(fields.Nested(Token), required=True)
+
+
+class TokenCreated(Token):
+    token = _text(metadata={"description": "The bearer token; shown only in this response"})
+
+
+class TokenRevoked(_Done):
+    token = fields.Nested(Token, required=True)

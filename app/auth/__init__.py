@@ -33,6 +33,13 @@ def bearer_token() -> str | None:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    """The session's user, unless the request names a bearer token: then only the token counts.
+
+    Otherwise a revoked token would still work from a browser that is logged
+    in, and a bearer request (which skips CSRF) could ride on the cookie.
+    """
+    if bearer_token() is not None:
+        return None
     return db.session.get(User, int(user_id))
 
 

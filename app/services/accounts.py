@@ -5,13 +5,14 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import ApiToken, User, utcnow
-from app.services.errors import InvalidRequest
+from app.services.errors import InvalidRequest, NotFound
 
 TOKEN_PREFIX = "tdk_"
+TOKEN_NAME_MAX = 100
 MIN_PASSWORD_LENGTH = 8
 # Writing last_used_at on every request would turn reads into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -57,11 +58,44 @@ def _hash(token: str) -> str:
 
 def create_token(user: User, name: str = "") -> tuple[ApiToken, str]:
     """Return the stored token row and the plain token, which is never stored."""
+    name = name.strip()
+    if len(name) > TOKEN_NAME_MAX:
+        raise InvalidRequest(f"Token name must be at most {TOKEN_NAME_MAX} characters")
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name, token_hash=_hash(plain), prefix=plain[:10])
     db.session.add(token)
     db.session.commit()
     return token, plain
+
+
+def list_tokens(user: User) -> list[ApiToken]:
+    """The user's tokens, live ones first, newest first within each group."""
+    return db.session.scalars(
+        select(ApiToken)
+        .where(ApiToken.user_id == user.id)
+        .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc())
+    ).all()
+
+
+def revoke_token(user: User, token_id: int) -> ApiToken:
+    """Revoke one of the user's own tokens; revoking it twice is harmless.
+
+    Another user's token is reported as missing, so ids reveal nothing.
+    """
+    db.session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            ApiToken.user_id == user.id,
+            ApiToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    db.session.commit()
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound("Token not found")
+    return token
 
 
 def user_for_token(plain: str) -> User | None:

@@ -16,8 +16,12 @@ from app.web import bp
 from app.web.forms import back, checked, priority_field
 
 
-def action(rule):
-    """Register a POST action; a ServiceError becomes a flashed error and a redirect back."""
+def action(rule, fallback="web.task_list"):
+    """Register a POST action; a ServiceError becomes a flashed error and a redirect back.
+
+    Back means the form's `next` field, else the task's page for a task
+    action, else the `fallback` endpoint.
+    """
 
     def decorator(fn):
         @wraps(fn)
@@ -26,7 +30,7 @@ def action(rule):
                 message, target = fn(**kwargs)
             except ServiceError as exc:
                 flash(exc.detail, "error")
-                return redirect(back(**_detail_of(kwargs)))
+                return redirect(back(**_detail_of(kwargs, fallback)))
             flash(message, "success")
             return redirect(target)
 
@@ -35,11 +39,10 @@ def action(rule):
     return decorator
 
 
-def _detail_of(kwargs):
-    """Default place to return to: the task's page for a task action, else the list."""
+def _detail_of(kwargs, fallback):
     if "task_id" in kwargs:
         return {"default_endpoint": "web.task_detail", "task_id": kwargs["task_id"]}
-    return {}
+    return {"default_endpoint": fallback}
 
 
 @action("/tasks/<task_id>/cancel")

@@ -5,6 +5,7 @@ schema and every error against `{"detail": ...}` and its documented codes.
 """
 
 import json
+import re
 
 import pytest
 
@@ -292,7 +293,7 @@ def test_openapi_document_describes_every_api_route(client, app):
     routed = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api."):
-            path = rule.rule.replace("<task_id>", "{task_id}")
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             routed |= {(m, path) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routed
     assert len(OPERATIONS) == len(routed)

@@ -1,42 +1,10 @@
 """HTML pages and HTMX fragments through the Flask test client, with CSRF on."""
 
-import re
-
 import pytest
 
 from app.extensions import db
 from app.models import Task
 from app.services import accounts, lifecycle
-
-
-def csrf_from(html: bytes) -> str:
-    return re.search(rb'name="csrf_token" value="([^"]+)"', html).group(1).decode()
-
-
-@pytest.fixture
-def browser(client):
-    """A logged-in test client; .post() adds the page's CSRF token."""
-
-    class Browser:
-        token = None
-
-        def login(self, name):
-            token = csrf_from(client.get("/login").data)
-            response = client.post(
-                "/login",
-                data={"username": name, "password": f"{name}-password", "csrf_token": token},
-            )
-            assert response.status_code == 302
-            self.token = csrf_from(client.get("/tasks/new").data)
-            return self
-
-        def get(self, path, **kwargs):
-            return client.get(path, **kwargs)
-
-        def post(self, path, data=None, **kwargs):
-            return client.post(path, data={**(data or {}), "csrf_token": self.token}, **kwargs)
-
-    return Browser()
 
 
 def submit(app, owner="alice", **params):
@@ -59,7 +27,16 @@ def finish(app, task_id):
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/tasks", "/tasks/new", "/tasks/rows", "/widgets/active", "/tasks/X", "/tasks/X/status"],
+    [
+        "/",
+        "/tasks",
+        "/tasks/new",
+        "/tasks/rows",
+        "/widgets/active",
+        "/tasks/X",
+        "/tasks/X/status",
+        "/tokens",
+    ],
 )
 def test_pages_need_a_login(client, app, path):
     task_id = submit(app)
@@ -68,7 +45,8 @@ def test_pages_need_a_login(client, app, path):
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/tasks", "/tasks/new", "/tasks/new?type=demo", "/tasks/X", "/widgets/active"]
+    "path",
+    ["/", "/tasks", "/tasks/new", "/tasks/new?type=demo", "/tasks/X", "/widgets/active", "/tokens"],
 )
 def test_every_page_renders_with_htmx_served_locally(browser, app, path):
     task_id = submit(app)
