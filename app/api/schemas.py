@@ -226,6 +226,22 @@ class LastHour(Schema):
     per_minute = fields.Float(required=True)
 
 
+class HourBucket(Schema):
+    hour = _time(nullable=False)
+    succeeded = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    cancelled = fields.Integer(required=True)
+
+
+class SlowStage(Schema):
+    type = _text()
+    stage = _text()
+    runs = fields.Integer(required=True)
+    avg_seconds = fields.Float(required=True)
+    max_seconds = fields.Float(required=True)
+    slowest_task_id = _text()
+
+
 class Stats(Schema):
     total = fields.Integer(required=True)
     by_state = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
@@ -235,6 +251,16 @@ class Stats(Schema):
         required=True,
     )
     last_hour = fields.Nested(LastHour, required=True)
+    finished_per_hour = fields.List(
+        fields.Nested(HourBucket),
+        required=True,
+        metadata={"description": "Last 24 hours, oldest first; the last is the current hour"},
+    )
+    slowest_stages = fields.List(
+        fields.Nested(SlowStage),
+        required=True,
+        metadata={"description": "Stages run in tasks finished in the last 24 h, slowest first"},
+    )
 
 
 class TaskType(Schema):

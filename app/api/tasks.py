@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from app.api import bp, schemas
 from app.api.operations import operation
-from app.services import bulk, lifecycle, queries
+from app.services import bulk, lifecycle, metrics, queries
 from tasks.pipelines import coerce_params
 
 OWN = (403, 404)
@@ -158,5 +158,5 @@ def retry_tasks(data):
 
 @operation(bp, "/tasks/stats", "GET", response=schemas.Stats)
 def task_stats():
-    """Counts by state and by type, and what finished in the last hour."""
-    return queries.stats(current_user)
+    """Counts by state and by type, the last hour, finished per hour over 24 h, slowest stages."""
+    return metrics.dashboard(current_user)

@@ -4,9 +4,10 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.constants import PRIORITY_DEFAULT, TERMINAL_STATES
-from app.services import lifecycle, queries
+from app.services import lifecycle, metrics, queries
 from app.services.errors import ServiceError, Unprocessable
 from app.web import bp
+from app.web.charts import bar_chart
 from app.web.forms import list_filters, priority_field
 from tasks.pipelines import all_pipelines, coerce_params, get_pipeline
 
@@ -22,8 +23,10 @@ def _polled(html: str, keep_polling: bool):
 @bp.get("/")
 @login_required
 def index():
-    """Show counts by state and type for the tasks you can see."""
-    return render_template("index.html", stats=queries.stats(current_user))
+    """Counts by state and type, finished per hour over 24 h as an SVG chart, slowest stages."""
+    stats = metrics.dashboard(current_user)
+    chart = bar_chart(stats["finished_per_hour"])
+    return render_template("index.html", stats=stats, chart=chart)
 
 
 def _task_page():

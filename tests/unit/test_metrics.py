@@ -1,0 +1,133 @@
+"""Dashboard figures: finished per hour, slowest stages, the SVG chart's geometry and page."""
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+
+from app.extensions import db
+from app.models import Task, TaskStage
+from app.services import accounts, lifecycle, metrics
+from app.web.charts import bar_chart, nice_ceiling
+
+NOW = datetime(2026, 11, 23, 15, 40)
+
+
+def run_task(app, owner="alice", stages=2, fail_at=None, retry_of=None):
+    """Run a demo task (or a retry) through the worker's transitions; return its id.
+
+    `fail_at` is the 1-based stage that fails instead of finishing.
+    """
+    with app.app_context():
+        user = accounts.find_user(owner)
+        if retry_of:
+            task_id = lifecycle.retry(user, retry_of, False).new_task_id
+        else:
+            params = {"stages": stages, "seconds": 0}
+            task_id = lifecycle.submit(user, "demo", params, 6, actor=owner).id
+        while True:
+            task = db.session.get(Task, task_id, populate_existing=True)
+            if task.is_terminal:
+                return task.id
+            run = lifecycle.start_stage(task.id, task.stage_index, task.dispatch_seq)
+            if fail_at == task.stage_index + 1:
+                lifecycle.fail_stage(run, "stage_error", "boom")
+            else:
+                lifecycle.finish_stage(run, {})
+
+
+def backdate(app, task_id, finished, stage_seconds=()):
+    """Pretend the task finished at `finished`, its stages taking `stage_seconds` each."""
+    with app.app_context():
+        task = db.session.get(Task, task_id)
+        task.finished_at = finished
+        for stage, seconds in zip(task.stages, stage_seconds, strict=False):
+            stage.started_at = finished - timedelta(seconds=seconds)
+            stage.finished_at = finished
+        db.session.commit()
+
+
+def test_finished_per_hour_buckets_the_last_24_hours(app):
+    backdate(app, run_task(app), NOW - timedelta(minutes=5))  # current hour
+    backdate(app, run_task(app), NOW - timedelta(minutes=50))  # 14:xx
+    backdate(app, run_task(app, fail_at=1), NOW - timedelta(minutes=55))
+    backdate(app, run_task(app), NOW - timedelta(hours=23, minutes=30))  # oldest hour: 16:xx
+    backdate(app, run_task(app), NOW - timedelta(hours=25))  # outside the window
+    backdate(app, run_task(app, owner="bob"), NOW - timedelta(minutes=1))
+    with app.app_context():
+        buckets = metrics.finished_per_hour(accounts.find_user("alice"), now=NOW)
+        everyone = metrics.finished_per_hour(accounts.find_user("root"), now=NOW)
+    assert len(buckets) == 24
+    assert buckets[0]["hour"] == "2026-11-22T16:00:00.000000Z"
+    assert buckets[-1]["hour"] == "2026-11-23T15:00:00.000000Z"
+    assert buckets[-1] == {**buckets[-1], "succeeded": 1, "failed": 0, "cancelled": 0}
+    assert (buckets[-2]["succeeded"], buckets[-2]["failed"]) == (1, 1)
+    assert buckets[0]["succeeded"] == 1
+    assert sum(b["succeeded"] + b["failed"] + b["cancelled"] for b in buckets) == 4
+    assert everyone[-1]["succeeded"] == 2  # admins count bob's too
+
+
+def test_slowest_stages_average_what_ran_and_skip_reused_stages(app):
+    slow = run_task(app, stages=2)
+    backdate(app, slow, NOW - timedelta(minutes=10), stage_seconds=(4, 100))
+    backdate(app, run_task(app, stages=2), NOW - timedelta(minutes=20), stage_seconds=(2, 50))
+    backdate(app, run_task(app, stages=2), NOW - timedelta(hours=30), stage_seconds=(999, 999))
+    failed = run_task(app, stages=2, fail_at=2)
+    backdate(app, failed, NOW - timedelta(minutes=40), stage_seconds=(900,))
+    retried = run_task(app, retry_of=failed)
+    backdate(app, retried, NOW - timedelta(minutes=30), stage_seconds=(900, 75))
+    with app.app_context():
+        assert db.session.query(TaskStage).filter_by(task_id=retried, reused=True).count() == 1
+        rows = metrics.slowest_stages(accounts.find_user("alice"), now=NOW)
+    # step 1: 4 s, 2 s and the failed task's 900 s; the retry reused it, so not counted again
+    assert [(r["stage"], r["runs"]) for r in rows] == [("step 1", 3), ("step 2", 3)]
+    assert rows[0]["avg_seconds"] == 302 and rows[0]["slowest_task_id"] == failed
+    assert rows[1]["avg_seconds"] == 75 and rows[1]["max_seconds"] == 100
+    assert rows[1]["slowest_task_id"] == slow
+    with app.app_context():
+        assert metrics.slowest_stages(accounts.find_user("bob"), now=NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "ceiling"), [(0, 1), (1, 1), (2, 2), (3, 5), (7, 10), (11, 20), (480, 500)]
+)
+def test_the_chart_scale_rounds_up_to_1_2_5(value, ceiling):
+    assert nice_ceiling(value) == ceiling
+
+
+def test_bars_stack_in_proportion_to_their_counts():
+    hours = [
+        {"hour": f"2026-11-23T{h:02d}:00:00.000000Z", "succeeded": 0, "failed": 0, "cancelled": 0}
+        for h in range(24)
+    ]
+    hours[3] |= {"succeeded": 6, "failed": 2, "cancelled": 2}
+    hours[4] |= {"succeeded": 5}
+    chart = bar_chart(hours)
+    full, half = chart["bars"][3], chart["bars"][4]
+    plot = chart["baseline"] - chart["ticks"][-1]["y"]
+    assert [t["value"] for t in chart["ticks"]] == [0, 5, 10]
+    assert [s["state"] for s in full["segments"]] == ["succeeded", "failed", "cancelled"]
+    assert sum(s["h"] for s in full["segments"]) == pytest.approx(plot)
+    assert half["segments"][0]["h"] == pytest.approx(plot / 2)
+    assert full["segments"][0]["y"] + full["segments"][0]["h"] == pytest.approx(chart["baseline"])
+    assert chart["bars"][0]["segments"] == [] and chart["total"] == 15
+    assert [b["label"] for b in chart["bars"] if b["label"]][:2] == ["00:00", "03:00"]
+
+
+def test_dashboard_page_draws_the_chart_and_lists_slowest_stages(browser, app):
+    task_id = run_task(app, stages=3)
+    html = browser.login("alice").get("/").data.decode()
+    svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
+    assert 'role="img"' in svg and "1 tasks finished in the last 24 hours" in svg
+    assert len(re.findall(r'class="bar bar-succeeded"', svg)) == 1
+    assert svg.count('class="slot"') == 24
+    slowest = re.search(r'<table class="slowest">.*?</table>', html, re.S).group(0)
+    assert slowest.count("<tr>") == 4 and f"/tasks/{task_id}" in slowest
+
+
+def test_stats_api_carries_the_dashboard_figures(api, app):
+    run_task(app)
+    stats = api("alice").get("/tasks/stats").get_json()
+    assert len(stats["finished_per_hour"]) == 24
+    assert stats["finished_per_hour"][-1]["succeeded"] == 1
+    assert {r["stage"] for r in stats["slowest_stages"]} == {"step 1", "step 2"}
