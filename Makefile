@@ -5,8 +5,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PORT   ?= 8000
 BIN    := $(VENV)/bin
+# Translations: the .po files are the source; the .mo files are built from them.
+PO     := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
+MO     := $(PO:.po=.mo)
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean translations
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -22,16 +25,27 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-run: $(VENV)/.installed
+%.mo: %.po $(VENV)/.installed
+	$(BIN)/pybabel compile -f -i $< -o $@
+
+run: $(VENV)/.installed $(MO)
 	$(BIN)/taskdeck init
 	PORT=$(PORT) $(BIN)/taskdeck serve
 
-test: lint
+test: lint $(MO)
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# After changing user-facing text: refresh the catalogs, translate the new
+# entries in each messages.po, then `make test` (a test fails on any left).
+translations: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output \
+		--omit-header -o app/translations/messages.pot .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations \
+		--no-fuzzy-matching --width 100
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(MO)

@@ -1,6 +1,8 @@
 """Error responses: `{"detail": ...}` under /api, a plain page elsewhere; never a stack trace."""
 
 from flask import jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.services.errors import ServiceError
@@ -13,6 +15,21 @@ SHORT_DETAILS = {
     415: "Unsupported media type: send application/json or form data",
     500: "Internal server error",
 }
+
+
+# What a person reads on the error page, in the page's language.
+PAGE_DETAILS = {
+    400: _l("Bad request"),
+    403: _l("Forbidden"),
+    404: _l("Not found"),
+    405: _l("Method not allowed"),
+    413: _l("Request body too large (limit 1 MiB)"),
+    415: _l("Unsupported media type"),
+    500: _l("Internal server error"),
+}
+CSRF_PAGE_DETAIL = _l(
+    "The form has expired or did not come from this page; reload the page and try again"
+)
 
 
 def wants_json() -> bool:
@@ -40,13 +57,15 @@ def register(app) -> None:
     def http_error(exc: HTTPException):
         if exc.code is None:
             return exc
-        if _custom(exc):
-            detail = exc.description
-        else:
-            detail = SHORT_DETAILS.get(exc.code, exc.description) if wants_json() else exc.name
         if wants_json():
+            detail = (
+                exc.description if _custom(exc) else SHORT_DETAILS.get(exc.code, exc.description)
+            )
             return error_response(exc.code, detail)
-        return _error_page(exc.code, detail)
+        if isinstance(exc, CSRFError):
+            return _error_page(exc.code, str(CSRF_PAGE_DETAIL))
+        detail = exc.description if _custom(exc) else PAGE_DETAILS.get(exc.code, exc.name)
+        return _error_page(exc.code, str(detail))
 
 
 def _custom(exc: HTTPException) -> bool:

@@ -1,6 +1,7 @@
 """Task routes of the JSON API (DESIGN.md section 4)."""
 
 from flask import request
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.api import bp, schemas
@@ -103,7 +104,7 @@ def set_task_priority(task_id, data):
     task = lifecycle.set_priority(current_user, task_id, data["priority"])
     return {
         "success": True,
-        "message": f"Priority set to {task.priority}",
+        "message": gettext("Priority set to %(p)d", p=task.priority),
         "task_id": task.id,
         "priority": task.priority,
     }
@@ -112,7 +113,7 @@ def set_task_priority(task_id, data):
 def _bulk_cancel_response(result: dict) -> dict:
     return {
         "success": True,
-        "message": f"Cancelled {result['cancelled']} of {result['total']} task(s)",
+        "message": bulk.cancelled_message(result),
         "result": result,
     }
 
@@ -151,7 +152,7 @@ def retry_tasks(data):
     result = bulk.retry_many(current_user, data["task_ids"], data["from_scratch"])
     return {
         "success": True,
-        "message": f"Retried {result['retried']} of {result['total']} task(s)",
+        "message": bulk.retried_message(result),
         "result": result,
     }
 

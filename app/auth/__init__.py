@@ -12,6 +12,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
 from app.errors import error_response, wants_json
@@ -99,7 +100,7 @@ def login():
             request.form.get("username", ""), request.form.get("password", "")
         )
         if user is None:
-            flash("Invalid username or password.", "error")
+            flash(gettext("Invalid username or password"), "error")
             return render_template("auth/login.html"), 401
         login_user(user, remember=bool(request.form.get("remember")))
         return redirect(safe_next(request.args.get("next"), url_for("web.index")))

@@ -5,6 +5,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from flask_babel import gettext
 from sqlalchemy import select, update
 
 from app.extensions import db
@@ -22,11 +23,13 @@ def create_user(username: str, password: str, is_admin: bool = False) -> User:
     """Raise InvalidRequest for a taken name or a short password."""
     username = username.strip()
     if not username or len(username) > 80:
-        raise InvalidRequest("Username must be 1 to 80 characters")
+        raise InvalidRequest(gettext("Username must be 1 to 80 characters"))
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidRequest(f"Password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidRequest(
+            gettext("Password must be at least %(n)d characters", n=MIN_PASSWORD_LENGTH)
+        )
     if find_user(username) is not None:
-        raise InvalidRequest(f"User '{username}' already exists")
+        raise InvalidRequest(gettext("User '%(name)s' already exists", name=username))
     user = User(username=username, is_admin=is_admin)
     user.set_password(password)
     db.session.add(user)
@@ -60,7 +63,9 @@ def create_token(user: User, name: str = "") -> tuple[ApiToken, str]:
     """Return the stored token row and the plain token, which is never stored."""
     name = name.strip()
     if len(name) > TOKEN_NAME_MAX:
-        raise InvalidRequest(f"Token name must be at most {TOKEN_NAME_MAX} characters")
+        raise InvalidRequest(
+            gettext("Token name must be at most %(n)d characters", n=TOKEN_NAME_MAX)
+        )
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name, token_hash=_hash(plain), prefix=plain[:10])
     db.session.add(token)
@@ -94,7 +99,7 @@ def revoke_token(user: User, token_id: int) -> ApiToken:
     db.session.commit()
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
-        raise NotFound("Token not found")
+        raise NotFound(gettext("Token not found"))
     return token
 
 

@@ -1,5 +1,6 @@
 """Actions over many tasks, built from the single-task transitions."""
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from app.constants import QUEUED, RUNNING
@@ -38,7 +39,7 @@ def cancel_all(actor: User, cancel_running: bool = False, task_type: str | None 
 def cancel_by_type(actor: User, task_type: str, cancel_running: bool = False) -> dict:
     """cancel_all limited to one pipeline; raise Unprocessable (422) for an unknown type."""
     if get_pipeline(task_type) is None:
-        raise Unprocessable(f"Unknown task type '{task_type}'")
+        raise Unprocessable(gettext("Unknown task type '%(type)s'", type=task_type))
     return {**cancel_all(actor, cancel_running, task_type), "task_type": task_type}
 
 
@@ -79,3 +80,19 @@ def retry_many(actor: User, task_ids: list[str], from_scratch: bool = False) -> 
         "new_task_ids": new_ids,
         "errors": errors,
     }
+
+
+def cancelled_message(result: dict) -> str:
+    """The one-line outcome of a bulk cancel, for the API and the pages alike."""
+    return gettext(
+        "Cancelled %(cancelled)d of %(total)d task(s)",
+        cancelled=result["cancelled"],
+        total=result["total"],
+    )
+
+
+def retried_message(result: dict) -> str:
+    """The one-line outcome of a bulk retry."""
+    return gettext(
+        "Retried %(retried)d of %(total)d task(s)", retried=result["retried"], total=result["total"]
+    )

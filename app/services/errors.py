@@ -1,4 +1,10 @@
-"""Service exceptions; each carries the HTTP status and the detail clients see."""
+"""Service exceptions; each carries the HTTP status and the detail clients see.
+
+Details are translated when raised, in the language of the request (the
+JSON API's is always English).
+"""
+
+from flask_babel import gettext
 
 
 class ServiceError(Exception):
@@ -16,15 +22,15 @@ class InvalidRequest(ServiceError):
 class Forbidden(ServiceError):
     status = 403
 
-    def __init__(self, detail: str = "You don't have permission to access this task"):
-        super().__init__(detail)
+    def __init__(self, detail: str | None = None):
+        super().__init__(detail or gettext("You don't have permission to access this task"))
 
 
 class NotFound(ServiceError):
     status = 404
 
-    def __init__(self, detail: str = "Task not found"):
-        super().__init__(detail)
+    def __init__(self, detail: str | None = None):
+        super().__init__(detail or gettext("Task not found"))
 
 
 class Unprocessable(ServiceError):

@@ -15,6 +15,7 @@ message for a row it cannot see yet.
 
 from dataclasses import dataclass
 
+from flask_babel import gettext
 from sqlalchemy import select, update
 
 from app.constants import (
@@ -149,8 +150,11 @@ def check_priority(value) -> int:
         or not (PRIORITY_MIN <= value <= PRIORITY_MAX)
     ):
         raise InvalidRequest(
-            f"priority must be an integer from {PRIORITY_MIN} (most urgent) "
-            f"to {PRIORITY_MAX} (lowest)"
+            gettext(
+                "priority must be an integer from %(min)d (most urgent) to %(max)d (lowest)",
+                min=PRIORITY_MIN,
+                max=PRIORITY_MAX,
+            )
         )
     return value
 
@@ -162,11 +166,13 @@ def submit(owner: User, task_type: str, params, priority: int, *, actor: str) ->
     """Validate, store and enqueue a new task; raise Unprocessable (422) on bad type/params."""
     pipeline = get_pipeline(task_type)
     if pipeline is None:
-        raise Unprocessable(f"Unknown task type '{task_type}'")
+        raise Unprocessable(gettext("Unknown task type '%(type)s'", type=task_type))
     try:
         params = pipeline.validate(params)
     except ParamsError as exc:
-        raise Unprocessable(f"Invalid params: {exc}", fields=exc.by_field) from exc
+        raise Unprocessable(
+            gettext("Invalid params: %(errors)s", errors=exc), fields=exc.by_field
+        ) from exc
     priority = check_priority(priority)
     names = [stage.name for stage in pipeline.stages_for(params)]
     task = Task(
@@ -205,10 +211,14 @@ def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome
     if claimed.rowcount != 1:
         db.session.rollback()
         if original.retried_by:
-            raise InvalidRequest(f"Task was already retried as {original.retried_by}")
+            raise InvalidRequest(
+                gettext("Task was already retried as %(id)s", id=original.retried_by)
+            )
         raise InvalidRequest(
-            f"Task in state '{original.state}' cannot be retried; "
-            "only failed or cancelled tasks can"
+            gettext(
+                "Task in state '%(state)s' cannot be retried; only failed or cancelled tasks can",
+                state=original.state,
+            )
         )
     resume = 0
     if not from_scratch:
@@ -248,7 +258,14 @@ def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome
         dispatch_seq=1,
         stages=stages,
     )
+    # The event keeps English (it is stored); the message is in the asker's language.
     how = "from scratch" if resume == 0 else f"resuming at '{original.stage_names[resume]}'"
+    if resume == 0:
+        message = gettext("Retried as a new task, from scratch")
+    else:
+        message = gettext(
+            "Retried as a new task, resuming at '%(stage)s'", stage=original.stage_names[resume]
+        )
     db.session.add(new)
     db.session.add_all(
         [
@@ -272,7 +289,7 @@ def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome
     priority = original.priority
     db.session.commit()
     queue.enqueue_stage(new_id, resume, 1, priority)
-    return RetryOutcome(task_id, new_id, resume, f"Retried as a new task, {how}")
+    return RetryOutcome(task_id, new_id, resume, message)
 
 
 # --- cancelling and re-prioritising ----------------------------------------
@@ -319,19 +336,21 @@ def cancel(
                     task_id,
                     RUNNING,
                     CANCELLING,
-                    "Cancellation requested; the worker stops at its next check",
+                    gettext("Cancellation requested; the worker stops at its next check"),
                 )
         state = _current_state(task_id)
         if state == CANCELLING:
             db.session.rollback()
             return CancelOutcome(
-                task_id, CANCELLING, CANCELLING, "Cancellation was already requested"
+                task_id, CANCELLING, CANCELLING, gettext("Cancellation was already requested")
             )
         if state in TERMINAL_STATES or (state == RUNNING and not allow_running):
             db.session.rollback()
-            raise InvalidRequest(f"Task in state '{state}' cannot be cancelled")
+            raise InvalidRequest(
+                gettext("Task in state '%(state)s' cannot be cancelled", state=state)
+            )
     db.session.rollback()
-    raise InvalidRequest("Task changed state while being cancelled; try again")
+    raise InvalidRequest(gettext("Task changed state while being cancelled; try again"))
 
 
 def _finish_cancel_at_once(task_id: str, previous: str) -> CancelOutcome:
@@ -341,7 +360,7 @@ def _finish_cancel_at_once(task_id: str, previous: str) -> CancelOutcome:
     _skip_pending_stages(task_id)
     db.session.commit()
     queue.revoke_stage(task_id, index, seq)
-    return CancelOutcome(task_id, previous, CANCELLED, "Task cancelled")
+    return CancelOutcome(task_id, previous, CANCELLED, gettext("Task cancelled"))
 
 
 def set_priority(actor: User, task_id: str, priority) -> Task:
@@ -362,7 +381,10 @@ def set_priority(actor: User, task_id: str, priority) -> Task:
         state = _current_state(task_id)
         db.session.rollback()
         raise InvalidRequest(
-            f"Priority can only be changed while the task is queued (it is '{state}')"
+            gettext(
+                "Priority can only be changed while the task is queued (it is '%(state)s')",
+                state=state,
+            )
         )
     db.session.commit()
     task = db.session.get(Task, task_id)

@@ -5,6 +5,7 @@ import binascii
 import json
 from datetime import datetime, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import String, and_, cast, func, or_, select
 
 from app.constants import ACTIVE_STATES, FAILED, RECENT_EVENTS, STATES, SUCCEEDED
@@ -55,7 +56,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         created, task_id = json.loads(raw)
         return datetime.fromisoformat(created), str(task_id)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("Invalid cursor") from exc
+        raise InvalidRequest(gettext("Invalid cursor")) from exc
 
 
 def list_tasks(

@@ -8,9 +8,11 @@ hx-confirm) without any server-side difference. A refused action (400, 403,
 from functools import wraps
 
 from flask import flash, redirect, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from app.services import bulk, lifecycle
+from app.services.bulk import cancelled_message, retried_message
 from app.services.errors import InvalidRequest, ServiceError
 from app.web import bp
 from app.web.forms import back, checked, priority_field
@@ -50,22 +52,23 @@ def cancel(task_id):
     """Cancel a task, then show where the user was."""
     reason = (request.form.get("reason") or "").strip()[:1000] or None
     outcome = lifecycle.request_cancel(current_user, task_id, reason)
-    message = "Cancelling…" if outcome.state == "cancelling" else "Task cancelled."
-    return message, back("web.task_detail", task_id=task_id)
+    return outcome.message, back("web.task_detail", task_id=task_id)
 
 
 @action("/tasks/<task_id>/retry")
 def retry(task_id):
     """Retry a task, then show the new task."""
     outcome = lifecycle.retry(current_user, task_id, checked("from_scratch"))
-    return outcome.message + ".", url_for("web.task_detail", task_id=outcome.new_task_id)
+    return outcome.message, url_for("web.task_detail", task_id=outcome.new_task_id)
 
 
 @action("/tasks/<task_id>/priority")
 def priority(task_id):
     """Change a queued task's priority, then show it."""
     task = lifecycle.set_priority(current_user, task_id, priority_field())
-    return f"Priority set to {task.priority}.", back("web.task_detail", task_id=task_id)
+    return gettext("Priority set to %(p)d", p=task.priority), back(
+        "web.task_detail", task_id=task_id
+    )
 
 
 @action("/tasks/cancel-all")
@@ -89,16 +92,16 @@ def bulk_action():
     """Cancel or retry the tasks ticked in the list."""
     task_ids = request.form.getlist("task_ids")
     if not task_ids:
-        raise InvalidRequest("Select at least one task first.")
+        raise InvalidRequest(gettext("Select at least one task first"))
     if request.form.get("action") == "retry":
         result = bulk.retry_many(current_user, task_ids)
-        return f"Retried {result['retried']} of {result['total']} task(s).", back()
+        return retried_message(result), back()
     result = bulk.cancel_many(current_user, task_ids)
     return _counted(result), back()
 
 
 def _counted(result: dict) -> str:
-    return (
-        f"Cancelled {result['cancelled']} of {result['total']} task(s); "
-        f"{result['failed']} could not be."
-    )
+    message = cancelled_message(result)
+    if result["failed"]:
+        message += gettext("; %(n)d could not be", n=result["failed"])
+    return message

@@ -1,34 +1,48 @@
-"""Template filters for times shown on the pages."""
+"""Template filters for times and durations, in the page's language (Flask-Babel)."""
 
 from datetime import datetime
+
+from babel.dates import format_timedelta
+from flask_babel import format_datetime, format_time, get_locale, gettext
 
 from app.models import utcnow
 from app.web import bp
 
 
+def _parse(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value.rstrip("Z"))
+
+
 @bp.app_template_filter("age")
-def age(created: datetime) -> str:
-    """'42 s', '5 min', '3 h', '2 d': how long ago, in one short word."""
-    seconds = int((utcnow() - created).total_seconds())
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return f"{max(seconds, 0)} s"
+def age(created: datetime | str) -> str:
+    """'5 min. ago' / '5分钟前': how long ago, in one short phrase."""
+    delta = _parse(created) - utcnow()
+    return format_timedelta(delta, add_direction=True, format="short", locale=get_locale())
+
+
+@bp.app_template_filter("when")
+def when(value: datetime | str) -> str:
+    """A full date and time, e.g. 'Nov 23, 2026, 10:22:24 AM' (UTC)."""
+    return format_datetime(_parse(value), "medium")
+
+
+@bp.app_template_filter("clock")
+def clock(value: datetime | str) -> str:
+    """The time of day only, for the timeline and the event log."""
+    return format_time(_parse(value), "medium")
 
 
 @bp.app_template_filter("seconds")
 def seconds(value: float) -> str:
     """'1.5 s' under a minute, '2 min 5 s' under an hour, else '1 h 3 min'."""
     if value < 60:
-        return f"{value:.1f} s"
+        return gettext("%(s).1f s", s=value)
     whole = int(value)
     if whole < 3600:
-        return f"{whole // 60} min {whole % 60} s"
-    return f"{whole // 3600} h {whole % 3600 // 60} min"
+        return gettext("%(m)d min %(s)d s", m=whole // 60, s=whole % 60)
+    return gettext("%(h)d h %(m)d min", h=whole // 3600, m=whole % 3600 // 60)
 
 
 @bp.app_template_filter("stage_duration")
 def stage_duration(stage: dict) -> str:
-    started = datetime.fromisoformat(stage["started_at"].rstrip("Z"))
-    finished = datetime.fromisoformat(stage["finished_at"].rstrip("Z"))
-    return seconds((finished - started).total_seconds())
+    return seconds((_parse(stage["finished_at"]) - _parse(stage["started_at"])).total_seconds())

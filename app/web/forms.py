@@ -1,6 +1,7 @@
 """Reading HTML form input into the values the services take."""
 
 from flask import request, url_for
+from flask_babel import gettext
 
 from app.auth import safe_next
 from app.constants import LIST_LIMIT_DEFAULT, STATES
@@ -16,7 +17,7 @@ def priority_field(name: str = "priority") -> int:
     try:
         return int(request.form.get(name, ""))
     except ValueError as exc:
-        raise InvalidRequest("priority must be a whole number from 0 to 11") from exc
+        raise InvalidRequest(gettext("priority must be a whole number from 0 to 11")) from exc
 
 
 def back(default_endpoint: str = "web.task_list", **values) -> str:

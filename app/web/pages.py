@@ -1,6 +1,7 @@
 """Pages and the polling fragments they include."""
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from app.constants import PRIORITY_DEFAULT, TERMINAL_STATES
@@ -96,7 +97,7 @@ def task_new():
         except ServiceError as exc:
             errors = {"priority": exc.detail}
         else:
-            flash(f"Task {task.id[:8]} submitted.", "success")
+            flash(gettext("Task %(id)s submitted", id=task.id[:8]), "success")
             return redirect(url_for("web.task_detail", task_id=task.id))
     status = 422 if errors else 200
     return render_template(

@@ -1,6 +1,7 @@
 """The API tokens page: create (the secret is shown once), list, revoke."""
 
 from flask import render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from app.services import accounts
@@ -40,4 +41,5 @@ def token_create():
 def token_revoke(token_id):
     """Revoke a token; scripts using it get 401 from now on."""
     token = accounts.revoke_token(current_user, token_id)
-    return f"Token {token.name or token.prefix} revoked.", url_for("web.tokens")
+    message = gettext("Token %(name)s revoked", name=token.name or token.prefix)
+    return message, url_for("web.tokens")

@@ -6,7 +6,9 @@ run only, so a retry resumes at that stage and gets past it.
 
 import time
 
-from tasks.pipelines.registry import Pipeline, Stage, register
+from flask_babel import gettext
+
+from tasks.pipelines.registry import N_, Pipeline, Stage, register
 
 SLICE_SECONDS = 0.1
 
@@ -19,31 +21,31 @@ PARAMS_SCHEMA = {
             "minimum": 1,
             "maximum": 20,
             "default": 4,
-            "title": "Stages",
-            "description": "How many stages the task runs.",
+            "title": N_("Stages"),
+            "description": N_("How many stages the task runs."),
         },
         "seconds": {
             "type": "number",
             "minimum": 0,
             "maximum": 600,
             "default": 2,
-            "title": "Seconds per stage",
-            "description": "How long each stage works.",
+            "title": N_("Seconds per stage"),
+            "description": N_("How long each stage works."),
         },
         "fail_at": {
             "type": ["integer", "null"],
             "minimum": 1,
             "maximum": 20,
             "default": None,
-            "title": "Fail at stage",
-            "description": "Stage number that raises on the first run (a retry gets past it).",
+            "title": N_("Fail at stage"),
+            "description": N_("Stage number that raises on the first run (a retry gets past it)."),
         },
         "message": {
             "type": "string",
             "maxLength": 2000,
             "default": "",
-            "title": "Message",
-            "description": "Free text carried into every stage's output.",
+            "title": N_("Message"),
+            "description": N_("Free text carried into every stage's output."),
         },
     },
 }
@@ -83,15 +85,18 @@ def _stages(params: dict) -> list[Stage]:
 def _check(params: dict) -> list[str]:
     fail_at = params["fail_at"]
     if fail_at is not None and fail_at > params["stages"]:
-        return [f"fail_at: {fail_at} is beyond the last stage ({params['stages']})"]
+        last = params["stages"]
+        return [
+            "fail_at: " + gettext("%(n)d is beyond the last stage (%(last)d)", n=fail_at, last=last)
+        ]
     return []
 
 
 demo = register(
     Pipeline(
         name="demo",
-        title="Demo",
-        description="Stages that sleep, report progress and can be made to fail.",
+        title=N_("Demo"),
+        description=N_("Stages that sleep, report progress and can be made to fail."),
         params_schema=PARAMS_SCHEMA,
         stages=_stages,
         check=_check,

@@ -8,9 +8,47 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext, ngettext
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 
 StageFn = Callable[[Any, dict, dict], dict | None]
+
+
+def N_(text: str) -> str:
+    """Mark pipeline titles and help text for translation; pages translate them when shown."""
+    return text
+
+
+def describe(error: ValidationError) -> str:
+    """A schema error in the request's language; English matches jsonschema's own wording."""
+    value, limit = repr(error.instance), repr(error.validator_value)
+    templates = {
+        "type": lambda: gettext("%(value)s is not of type %(limit)s", value=value, limit=limit),
+        "minimum": lambda: gettext(
+            "%(value)s is less than the minimum of %(limit)s", value=value, limit=limit
+        ),
+        "maximum": lambda: gettext(
+            "%(value)s is greater than the maximum of %(limit)s", value=value, limit=limit
+        ),
+        "maxLength": lambda: gettext("%(value)s is too long", value=value[:40]),
+        "minLength": lambda: gettext("%(value)s is too short", value=value[:40]),
+        "enum": lambda: gettext("%(value)s is not one of %(limit)s", value=value, limit=limit),
+        "additionalProperties": lambda: _unexpected(error),
+    }
+    template = templates.get(error.validator)
+    return template() if template else error.message
+
+
+def _unexpected(error: ValidationError) -> str:
+    declared = error.schema.get("properties", {})
+    extra = [repr(key) for key in error.instance if key not in declared]
+    return ngettext(
+        "Additional properties are not allowed (%(names)s was unexpected)",
+        "Additional properties are not allowed (%(names)s were unexpected)",
+        len(extra),
+        names=", ".join(extra),
+    )
 
 
 class ParamsError(ValueError):
@@ -60,9 +98,9 @@ class Pipeline:
         if params is None:
             params = {}
         if not isinstance(params, dict):
-            raise ParamsError(["params: must be an object"])
+            raise ParamsError(["params: " + gettext("must be an object")])
         errors = sorted(self._validator.iter_errors(params), key=lambda e: list(e.path))
-        messages = [f"{'.'.join(map(str, e.path)) or 'params'}: {e.message}" for e in errors]
+        messages = [f"{'.'.join(map(str, e.path)) or 'params'}: {describe(e)}" for e in errors]
         if messages:
             raise ParamsError(messages)
         result = dict(params)

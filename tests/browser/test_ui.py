@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import ADMIN_PASSWORD, served  # noqa: F401  (fixture)
+from tests.live import ADMIN_PASSWORD, Http, served  # noqa: F401  (fixture)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -152,10 +152,71 @@ def test_the_same_cancel_works_with_javascript_off(site):
     task_id = submit(http, stages=2, seconds=60)
     page.goto(f"{http.base}/tasks/{task_id}")
     page.click("#task-status button.danger")
-    sync_api.expect(page.locator("#messages")).to_contain_text(re.compile("Cancelling…|cancelled"))
+    sync_api.expect(page.locator("#messages")).to_contain_text(
+        re.compile("Cancellation requested|Task cancelled")
+    )
     deadline = time.monotonic() + 5
     while http.call("GET", f"/tasks/{task_id}")[1]["state"] != "cancelled":
         assert time.monotonic() < deadline
         time.sleep(0.1)
     page.reload()
     sync_api.expect(page.locator("#task-status .badge").first).to_have_text("Cancelled")
+
+
+def test_create_use_and_revoke_an_api_token(site):
+    http, open_page = site
+    page = open_page()
+    page.goto(http.base + "/tokens")
+    page.fill("#token-name", "browser 脚本")
+    page.click("text=Create token")
+    secret = page.locator("#new-token")
+    sync_api.expect(secret).to_have_attribute("readonly", "")
+    token = secret.input_value()
+    script = Http(http.base, token)
+    assert script.call("GET", "/tasks")[0] == 200
+    page.goto(http.base + "/tokens")  # shown once: gone on the next visit
+    sync_api.expect(page.locator("#new-token")).to_have_count(0)
+    row = page.locator("tr", has_text="browser 脚本")
+    sync_api.expect(row).to_contain_text(re.compile("ago"))  # last used just now
+    page.on("dialog", lambda dialog: dialog.accept())
+    row.locator("button.danger").click()
+    sync_api.expect(page.locator("#messages")).to_contain_text("revoked")
+    assert script.call("GET", "/tasks")[0] == 401
+
+
+def test_switch_to_chinese_in_the_footer_and_it_sticks(site):
+    http, open_page = site
+    page = open_page()
+    task_id = submit(http, stages=1, seconds=60, message="会议录音")
+    page.goto(f"{http.base}/tasks/{task_id}")
+    page.click("footer button[value=zh_Hans_CN]")
+    sync_api.expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    sync_api.expect(page.locator("nav[aria-label]")).to_contain_text("任务")
+    sync_api.expect(page.locator("#task-status .badge").first).to_have_text("运行中")
+    sync_api.expect(page.locator("#task-status")).to_contain_text("会议录音")
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    page.click("#task-status button.danger")
+    sync_api.expect(page.locator("#task-status .badge").first).to_have_text("已取消")
+    assert dialogs == [f"取消任务 {task_id[:8]}？"]
+    page.goto(http.base + "/")  # a new page: the cookie keeps the language
+    sync_api.expect(page.locator("h1")).to_have_text("概览")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-zh.png"), full_page=True)
+
+
+def test_pages_fit_phone_and_desktop_widths_in_light_and_dark(site):
+    http, open_page = site
+    page = open_page()
+    task_id = submit(http, stages=2, seconds=0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    for scheme, width in [("light", 1280), ("dark", 1280), ("light", 390), ("dark", 390)]:
+        page.emulate_media(color_scheme=scheme)
+        page.set_viewport_size({"width": width, "height": 900})
+        for name, path in [("dashboard", "/"), ("list", "/tasks"), ("detail", f"/tasks/{task_id}")]:
+            page.goto(http.base + path)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} is {overflow}px wider than a {width}px screen"
+            page.screenshot(path=str(ARTIFACTS / f"{name}-{scheme}-{width}.png"), full_page=True)
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert (background == "rgb(13, 17, 23)") == (scheme == "dark")

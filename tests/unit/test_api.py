@@ -324,5 +324,5 @@ def test_login_refuses_a_wrong_password_with_a_message(client):
     response = client.post(
         "/login", data={"username": "alice", "password": "nope", "csrf_token": token}
     )
-    assert response.status_code == 401 and b"Invalid username or password." in response.data
+    assert response.status_code == 401 and b"Invalid username or password" in response.data
     assert client.get("/").status_code == 302

@@ -1,0 +1,86 @@
+"""Words shown for machine values (states, event actions), in the page's language.
+
+Data keeps the English machine values (URLs, data-state, the JSON API);
+only what a person reads is translated.
+"""
+
+from functools import wraps
+
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
+
+from app import constants as c
+from app.web import bp
+
+
+def language_filter(name):
+    """Register a template filter that Jinja must not fold into a constant.
+
+    Jinja evaluates a filter on a literal (`'failed'|state_label`) once, when
+    the template is compiled, in whichever language that request had; asking
+    for the context makes it run on every render.
+    """
+
+    def decorator(fn):
+        @pass_context
+        @wraps(fn)
+        def per_render(_context, *args):
+            return fn(*args)
+
+        bp.add_app_template_filter(per_render, name)
+        return fn
+
+    return decorator
+
+
+STATE_LABELS = {
+    c.QUEUED: _l("Queued"),
+    c.RUNNING: _l("Running"),
+    c.CANCELLING: _l("Cancelling…"),
+    c.SUCCEEDED: _l("Succeeded"),
+    c.FAILED: _l("Failed"),
+    c.CANCELLED: _l("Cancelled"),
+    c.STAGE_PENDING: _l("Pending"),
+    c.STAGE_SKIPPED: _l("Skipped"),
+}
+EVENT_LABELS = {
+    c.EV_SUBMITTED: _l("submitted"),
+    c.EV_STAGE_STARTED: _l("stage started"),
+    c.EV_STAGE_FINISHED: _l("stage finished"),
+    c.EV_STAGE_FAILED: _l("stage failed"),
+    c.EV_CANCEL_REQUESTED: _l("cancel requested"),
+    c.EV_CANCELLED: _l("cancelled"),
+    c.EV_PRIORITY_CHANGED: _l("priority changed"),
+    c.EV_RETRIED: _l("retried"),
+}
+ACTOR_LABELS = {c.ACTOR_WORKER: _l("worker"), c.ACTOR_SYSTEM: _l("system")}
+PRIORITY_WORDS = {0: _l("urgent"), 3: _l("high"), 6: _l("normal"), 9: _l("low"), 11: _l("lowest")}
+
+
+@language_filter("state_label")
+def state_label(state: str) -> str:
+    return str(STATE_LABELS.get(state, state))
+
+
+@language_filter("event_label")
+def event_label(action: str) -> str:
+    return str(EVENT_LABELS.get(action, action.replace("_", " ")))
+
+
+@language_filter("actor_label")
+def actor_label(actor: str) -> str:
+    """Worker and system are translated; user names are shown as they are."""
+    return str(ACTOR_LABELS.get(actor, actor))
+
+
+@language_filter("priority_label")
+def priority_label(priority: int) -> str:
+    word = PRIORITY_WORDS.get(priority)
+    return f"{priority} · {word}" if word else str(priority)
+
+
+@language_filter("translated")
+def translated(text: str) -> str:
+    """Translate text marked elsewhere with N_() (pipeline titles, help), leaving '%' alone."""
+    return gettext(text)
