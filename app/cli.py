@@ -56,16 +56,20 @@ def web(host, port, web_workers):
 @main.command()
 @click.option("--workers", default=2, show_default=True, type=int, help="Stages run at once.")
 def worker(workers):
-    """Run a Huey worker that executes stages (Ctrl-C lets running stages finish)."""
+    """Run a worker: executes stages and runs the reaper.
+
+    SIGTERM or SIGINT: take no new stages, let running ones finish within
+    TASKDECK_SHUTDOWN_GRACE seconds, hand back the rest (a second signal
+    skips the wait).
+    """
     from tasks.queue import huey
     from tasks.runner import bind_app
+    from tasks.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    bind_app(current_app._get_current_object())
-    consumer = huey.create_consumer(
-        workers=workers, worker_type="thread", initial_delay=0.1, max_delay=1.0
-    )
-    consumer.run()
+    app = current_app._get_current_object()
+    bind_app(app)
+    run_worker(app, huey, workers)
 
 
 @main.command()

@@ -54,3 +54,9 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.MAX_CONTENT_LENGTH = 1024 * 1024
+        # Crash safety (see README "Crash safety"): seconds unless named otherwise.
+        self.HEARTBEAT_INTERVAL = float(env.get("TASKDECK_HEARTBEAT_INTERVAL", 5))
+        self.HEARTBEAT_TIMEOUT = float(env.get("TASKDECK_HEARTBEAT_TIMEOUT", 60))
+        self.REAPER_INTERVAL = float(env.get("TASKDECK_REAPER_INTERVAL", 15))
+        self.MAX_LOST_ATTEMPTS = int(env.get("TASKDECK_MAX_LOST_ATTEMPTS", 3))
+        self.SHUTDOWN_GRACE = float(env.get("TASKDECK_SHUTDOWN_GRACE", 30))

@@ -45,6 +45,11 @@ EV_CANCEL_REQUESTED = "cancel_requested"
 EV_CANCELLED = "cancelled"
 EV_PRIORITY_CHANGED = "priority_changed"
 EV_RETRIED = "retried"
+# A stage handed back to the queue: its worker was lost or is shutting down.
+EV_STAGE_REQUEUED = "stage_requeued"
+# A queued stage whose message was lost (a crash between commit and enqueue).
+EV_REDISPATCHED = "redispatched"
+EV_WORKER_LOST = "worker_lost"
 
 # Who acts when no user does.
 ACTOR_WORKER = "worker"
@@ -54,6 +59,7 @@ ACTOR_SYSTEM = "system"
 ERR_STAGE_RAISED = "stage_error"
 ERR_BAD_OUTPUT = "bad_stage_output"
 ERR_UNKNOWN_PIPELINE = "unknown_pipeline"
+ERR_WORKER_LOST = "worker_lost"
 
 # Listing.
 LIST_LIMIT_DEFAULT = 50

@@ -84,6 +84,7 @@ class Task(db.Model):
         Index("ix_tasks_state_created", "state", "created_at"),
         Index("ix_tasks_type_created", "type", "created_at"),
         Index("ix_tasks_finished", "finished_at"),
+        Index("ix_tasks_state_heartbeat", "state", "heartbeat_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_task_id)
@@ -107,6 +108,11 @@ class Task(db.Model):
     # Bumped each time a stage message is enqueued: a stale message (revoked,
     # re-prioritised) carries an old number and is ignored by the worker.
     dispatch_seq: Mapped[int] = mapped_column(default=0)
+    # Last sign of life: set by every transition (a dispatch included) and
+    # refreshed by the worker while a stage runs. The reaper acts on old ones.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    # Stage executions lost with their worker (kill -9, OOM, power loss).
+    lost_attempts: Mapped[int] = mapped_column(default=0)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     retryable: Mapped[bool] = mapped_column(default=False)
@@ -237,3 +243,16 @@ class TaskEvent(db.Model):
             "reason": self.reason,
             "at": iso(self.at),
         }
+
+
+class PeriodicRun(db.Model):
+    """When a piece of periodic work (the reaper) may run next, shared by all workers.
+
+    A worker runs it only if its conditional UPDATE moves `next_run_at`
+    forward, so N workers on N boxes still run it once per interval.
+    """
+
+    __tablename__ = "periodic_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_run_at: Mapped[datetime]

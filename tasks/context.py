@@ -1,6 +1,7 @@
 """What a stage gets to talk to the system: progress, cancellation, logging."""
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -13,8 +14,17 @@ log = logging.getLogger("taskdeck.stage")
 PROGRESS_INTERVAL = 0.25
 
 
+# Set when the worker process is shutting down and its grace period is over:
+# running stages stop at their next check and are handed back to the queue.
+HAND_BACK = threading.Event()
+
+
 class TaskCancelled(Exception):
     """Raised by ctx.check_cancelled(); the runner turns it into `cancelled`."""
+
+
+class StageHandedBack(Exception):
+    """Raised by ctx.check_cancelled() during shutdown; the stage is requeued, not cancelled."""
 
 
 class StageContext:
@@ -49,7 +59,15 @@ class StageContext:
         lifecycle.report_progress(self._run, fraction, message)
 
     def check_cancelled(self) -> None:
-        """Raise TaskCancelled if a cancel was asked (after running on_cancel callbacks)."""
+        """Raise TaskCancelled if a cancel was asked (after running on_cancel callbacks).
+
+        Also the stage's chance to leave a worker that is shutting down
+        (StageHandedBack), and to notice its lease was taken over.
+        """
+        if HAND_BACK.is_set():
+            for callback in self._on_cancel:
+                callback()
+            raise StageHandedBack()
         if lifecycle.should_stop(self._run):
             for callback in self._on_cancel:
                 callback()

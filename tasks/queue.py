@@ -54,3 +54,8 @@ def enqueue_stage(task_id: str, stage_index: int, dispatch_seq: int, priority: i
 def revoke_stage(task_id: str, stage_index: int, dispatch_seq: int) -> None:
     """Make Huey drop a queued message (the worker would skip it anyway)."""
     huey.revoke_by_id(message_id(task_id, stage_index, dispatch_seq), revoke_once=True)
+
+
+def pending_message_ids() -> set[str]:
+    """Ids of the stage messages waiting in the queue (not those being executed)."""
+    return {message.id for message in huey.pending()}

@@ -2,10 +2,11 @@
 
 import json
 import logging
+import threading
 
 from app.constants import ERR_BAD_OUTPUT, ERR_STAGE_RAISED, ERR_UNKNOWN_PIPELINE
 from app.services import lifecycle
-from tasks.context import StageContext, TaskCancelled
+from tasks.context import StageContext, StageHandedBack, TaskCancelled
 from tasks.pipelines import get_pipeline
 
 log = logging.getLogger("taskdeck.runner")
@@ -28,32 +29,69 @@ def _flask_app():
     return _app
 
 
+class Heartbeat(threading.Thread):
+    """Refreshes a running stage's heartbeat, also while the stage reports no progress.
+
+    It stops by itself once the lease is gone (the stage ended, or the
+    reaper gave it to another worker).
+    """
+
+    def __init__(self, app, run: lifecycle.StageRun):
+        super().__init__(name=f"heartbeat-{run.task_id[:8]}", daemon=True)
+        self.app, self.run_, self.stopped = app, run, threading.Event()
+        self.interval = app.config["HEARTBEAT_INTERVAL"]
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                with self.app.app_context():
+                    if not lifecycle.heartbeat(self.run_):
+                        return
+            except Exception:  # a locked database now and then must not end the beat
+                log.exception("heartbeat of task %s failed", self.run_.task_id)
+
+
 def execute_stage(task_id: str, stage_index: int, dispatch_seq: int) -> None:
-    with _flask_app().app_context():
+    app = _flask_app()
+    with app.app_context():
         run = lifecycle.start_stage(task_id, stage_index, dispatch_seq)
         if run is None:
             log.info("skipping stale or cancelled stage %s of %s", stage_index, task_id)
             return
-        pipeline = get_pipeline(run.type)
-        if pipeline is None:
-            lifecycle.fail_stage(run, ERR_UNKNOWN_PIPELINE, f"No pipeline named '{run.type}'")
-            return
-        stage = pipeline.stages_for(run.params)[stage_index]
-        ctx = StageContext(run)
+        beat = Heartbeat(app, run)
+        beat.start()
         try:
-            ctx.check_cancelled()
-            output = stage.run(ctx, run.params, run.outputs)
-        except TaskCancelled:
-            lifecycle.stop_cancelled_stage(run)
-            return
-        except Exception as exc:
-            log.exception("stage %r of task %s raised", run.stage_name, task_id)
-            lifecycle.fail_stage(run, ERR_STAGE_RAISED, f"{type(exc).__name__}: {exc}")
-            return
-        output = {} if output is None else output
-        try:
-            json.dumps(output)
-        except (TypeError, ValueError) as exc:
-            lifecycle.fail_stage(run, ERR_BAD_OUTPUT, f"Stage output is not JSON: {exc}")
-            return
-        lifecycle.finish_stage(run, output)
+            _run_stage(run)
+        finally:
+            beat.stopped.set()
+
+
+def _run_stage(run: lifecycle.StageRun) -> None:
+    """Run the stage's code and record how it ended, through the service layer."""
+    pipeline = get_pipeline(run.type)
+    if pipeline is None:
+        lifecycle.fail_stage(run, ERR_UNKNOWN_PIPELINE, f"No pipeline named '{run.type}'")
+        return
+    stage = pipeline.stages_for(run.params)[run.stage_index]
+    ctx = StageContext(run)
+    try:
+        ctx.check_cancelled()
+        output = stage.run(ctx, run.params, run.outputs)
+    except TaskCancelled:
+        lifecycle.stop_cancelled_stage(run)
+        return
+    except StageHandedBack:
+        lifecycle.hand_back_stage(run)
+        log.info("handed back stage %r of task %s", run.stage_name, run.task_id)
+        return
+    except Exception as exc:
+        log.exception("stage %r of task %s raised", run.stage_name, run.task_id)
+        lifecycle.fail_stage(run, ERR_STAGE_RAISED, f"{type(exc).__name__}: {exc}")
+        return
+    output = {} if output is None else output
+    try:
+        json.dumps(output)
+    except (TypeError, ValueError) as exc:
+        lifecycle.fail_stage(run, ERR_BAD_OUTPUT, f"Stage output is not JSON: {exc}")
+        return
+    lifecycle.finish_stage(run, output)

@@ -19,17 +19,22 @@ from flask_babel import gettext
 from sqlalchemy import select, update
 
 from app.constants import (
+    ACTOR_SYSTEM,
     ACTOR_WORKER,
     CANCELLED,
     CANCELLING,
+    ERR_WORKER_LOST,
     EV_CANCEL_REQUESTED,
     EV_CANCELLED,
     EV_PRIORITY_CHANGED,
+    EV_REDISPATCHED,
     EV_RETRIED,
     EV_STAGE_FAILED,
     EV_STAGE_FINISHED,
+    EV_STAGE_REQUEUED,
     EV_STAGE_STARTED,
     EV_SUBMITTED,
+    EV_WORKER_LOST,
     FAILED,
     PRIORITY_MAX,
     PRIORITY_MIN,
@@ -97,11 +102,15 @@ class StageRun:
 def _transition(
     task_id, from_state, to_state, *, action, actor, where=(), values=None, stage=None, reason=None
 ) -> bool:
-    """Move the task if it is in `from_state` and `where` holds; add the event. Caller commits."""
+    """Move the task if it is in `from_state` and `where` holds; add the event. Caller commits.
+
+    Every transition is also a sign of life (`heartbeat_at`), which is what
+    the reaper measures staleness from.
+    """
     result = db.session.execute(
         update(Task)
         .where(Task.id == task_id, Task.state == from_state, *where)
-        .values(state=to_state, **(values or {}))
+        .values(state=to_state, heartbeat_at=utcnow(), **(values or {}))
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -552,7 +561,7 @@ def report_progress(run: StageRun, fraction: float, message: str | None) -> None
     db.session.execute(
         update(Task)
         .where(Task.id == run.task_id, *_lease(run.stage_index, run.dispatch_seq, running=True))
-        .values(stage_progress=fraction, progress_message=message)
+        .values(stage_progress=fraction, progress_message=message, heartbeat_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -565,3 +574,121 @@ def should_stop(run: StageRun) -> bool:
     ).one_or_none()
     db.session.commit()  # end the read transaction (PostgreSQL would keep it open)
     return row is None or row.state != RUNNING or row.dispatch_seq != run.dispatch_seq
+
+
+def heartbeat(run: StageRun) -> bool:
+    """The worker still runs this stage; False once its lease was taken over (or it ended)."""
+    result = db.session.execute(
+        update(Task)
+        .where(Task.id == run.task_id, *_lease(run.stage_index, run.dispatch_seq, running=True))
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+# --- recovery: stages whose worker died or left, messages that got lost ----
+
+
+@dataclass(frozen=True)
+class HeldStage:
+    """A stage execution as the database records it: enough to take it over."""
+
+    task_id: str
+    stage_index: int
+    stage_name: str
+    dispatch_seq: int
+    priority: int
+
+
+def hand_back_stage(run: StageRun) -> str | None:
+    """The worker is shutting down mid-stage: requeue the stage (it resumes from its checkpoint)."""
+    held = HeldStage(run.task_id, run.stage_index, run.stage_name, run.dispatch_seq, run.priority)
+    return _requeue(held, actor=ACTOR_WORKER, reason="handed back: the worker is shutting down")
+
+
+def recover_lost_stage(held: HeldStage, *, silent_for: float, max_lost: int) -> str | None:
+    """The stage's worker stopped heart-beating: requeue it, or fail it after `max_lost` losses.
+
+    Returns the task's new state, or None when someone else moved it first.
+    A `cancelling` task whose worker died is simply cancelled.
+    """
+    reason = f"worker lost: no heartbeat for {silent_for:.0f} s"
+    return _requeue(held, actor=ACTOR_SYSTEM, reason=reason, max_lost=max_lost)
+
+
+def _requeue(held: HeldStage, *, actor: str, reason: str, max_lost: int | None = None):
+    lease = _lease(held.stage_index, held.dispatch_seq, running=True)
+    now = utcnow()
+    event = {"actor": actor, "stage": held.stage_name, "reason": reason}
+    ended = {"stage_running": False, "finished_at": now}
+    lost = max_lost is not None
+    if _transition(
+        held.task_id, CANCELLING, CANCELLED, where=lease, values=ended, action=EV_CANCELLED, **event
+    ):
+        _skip_pending_stages(held.task_id)
+        _set_stage(held.task_id, held.stage_index, state=STAGE_CANCELLED, finished_at=now)
+        db.session.commit()
+        return CANCELLED
+    if lost and _transition(
+        held.task_id,
+        RUNNING,
+        FAILED,
+        where=(*lease, Task.lost_attempts >= max_lost - 1),
+        values={
+            **ended,
+            "lost_attempts": Task.lost_attempts + 1,
+            "error_code": ERR_WORKER_LOST,
+            "error_message": f"The worker running stage '{held.stage_name}' was lost "
+            f"{max_lost} time(s); last: {reason}",
+            "retryable": True,
+        },
+        action=EV_WORKER_LOST,
+        **event,
+    ):
+        _skip_pending_stages(held.task_id)
+        _set_stage(held.task_id, held.stage_index, state=STAGE_FAILED, finished_at=now)
+        db.session.commit()
+        return FAILED
+    if _transition(
+        held.task_id,
+        RUNNING,
+        RUNNING,
+        where=lease,
+        values={
+            "stage_running": False,
+            "stage_progress": 0.0,
+            "progress_message": None,
+            "dispatch_seq": held.dispatch_seq + 1,
+            "lost_attempts": Task.lost_attempts + (1 if lost else 0),
+        },
+        action=EV_STAGE_REQUEUED,
+        **event,
+    ):
+        _set_stage(held.task_id, held.stage_index, state=STAGE_PENDING, started_at=None)
+        db.session.commit()
+        queue.enqueue_stage(held.task_id, held.stage_index, held.dispatch_seq + 1, held.priority)
+        return RUNNING
+    db.session.rollback()
+    return None
+
+
+def redispatch(held: HeldStage, state: str) -> bool:
+    """Send a waiting stage's lost message again; a fresh dispatch number fences the old one."""
+    if not _transition(
+        held.task_id,
+        state,
+        state,
+        where=_lease(held.stage_index, held.dispatch_seq, running=False),
+        values={"dispatch_seq": held.dispatch_seq + 1},
+        action=EV_REDISPATCHED,
+        actor=ACTOR_SYSTEM,
+        stage=held.stage_name,
+        reason="its queue message was missing",
+    ):
+        db.session.rollback()
+        return False
+    db.session.commit()
+    queue.enqueue_stage(held.task_id, held.stage_index, held.dispatch_seq + 1, held.priority)
+    return True

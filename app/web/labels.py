@@ -53,6 +53,9 @@ EVENT_LABELS = {
     c.EV_CANCELLED: _l("cancelled"),
     c.EV_PRIORITY_CHANGED: _l("priority changed"),
     c.EV_RETRIED: _l("retried"),
+    c.EV_STAGE_REQUEUED: _l("stage requeued"),
+    c.EV_REDISPATCHED: _l("redispatched"),
+    c.EV_WORKER_LOST: _l("worker lost"),
 }
 ACTOR_LABELS = {c.ACTOR_WORKER: _l("worker"), c.ACTOR_SYSTEM: _l("system")}
 PRIORITY_WORDS = {0: _l("urgent"), 3: _l("high"), 6: _l("normal"), 9: _l("low"), 11: _l("lowest")}
