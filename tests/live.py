@@ -79,3 +79,86 @@ def served(tmp_path):
     if server.poll() is None:
         server.kill()
         server.wait()
+
+
+class Deck:
+    """`taskdeck web` plus worker processes started and killed one by one (crash tests, soak).
+
+    `env` adds settings such as short heartbeat timeouts; each worker gets
+    its own log file in `folder`.
+    """
+
+    def __init__(self, folder: Path, env: dict | None = None):
+        self.folder = folder
+        self.env = {
+            **os.environ,
+            "TASKDECK_DATA_DIR": str(folder / "data"),
+            "TASKDECK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            **(env or {}),
+        }
+        self.workers: list[subprocess.Popen] = []
+        subprocess.run([TASKDECK, "init"], env=self.env, check=True, capture_output=True)
+        token = (
+            subprocess.run(
+                [TASKDECK, "token", "create", "admin"],
+                env=self.env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        port = free_port()
+        self.web = self._spawn([TASKDECK, "web", "--port", str(port)], "web.log")
+        self.http = Http(f"http://127.0.0.1:{port}", token)
+
+        def up():
+            try:
+                return self.http.call("GET", "/tasks")[0] == 200
+            except OSError:
+                return False
+
+        wait_for(up, timeout=30, interval=0.2)
+
+    def _spawn(self, argv, log_name):
+        with open(self.folder / log_name, "a") as log:
+            return subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def start_worker(self, threads: int = 2) -> subprocess.Popen:
+        number = len(self.workers) + 1
+        worker = self._spawn(
+            [TASKDECK, "worker", "--workers", str(threads)], f"worker-{number}.log"
+        )
+        self.workers.append(worker)
+        return worker
+
+    def task(self, task_id: str) -> dict:
+        status, body = self.http.call("GET", f"/tasks/{task_id}")
+        assert status == 200, body
+        return body
+
+    def submit(self, **params) -> str:
+        status, body = self.http.call("POST", "/tasks", {"type": "demo", "params": params})
+        assert status == 201, body
+        return body["id"]
+
+    def close(self) -> None:
+        for process in [*self.workers, self.web]:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def deck(tmp_path):
+    """Make a Deck with `deck(env)`; everything it started is killed at the end."""
+    made = []
+
+    def make(env=None):
+        made.append(Deck(tmp_path, env))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
