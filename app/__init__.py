@@ -35,11 +35,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
 
-    from app import api, auth, errors, i18n, web
+    from app import api, auth, errors, i18n, security, web
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    security.init_app(app)
     i18n.init_app(app)
     errors.register(app)
     auth.register(app)

@@ -49,6 +49,15 @@ class Config:
         # Views decide themselves when to check CSRF: bearer-token API calls are exempt.
         self.WTF_CSRF_CHECK_DEFAULT = False
         self.WTF_CSRF_TIME_LIMIT = None
+        # Behind HTTPS (TASKDECK_SECURE_COOKIES=1): Secure cookies and HSTS.
+        secure = env.get("TASKDECK_SECURE_COOKIES", "") in ("1", "true", "yes")
+        self.SESSION_COOKIE_SECURE = secure
+        self.REMEMBER_COOKIE_SECURE = secure
+        self.PROXY_FIX = env.get("TASKDECK_PROXY_FIX", "") in ("1", "true", "yes")
+        self.LOGIN_RATE_LIMIT = env.get("TASKDECK_LOGIN_RATE_LIMIT", "10 per minute")
+        # memory:// counts per process; redis://host:6379 shares counts between processes.
+        self.RATELIMIT_STORAGE_URI = env.get("TASKDECK_RATELIMIT_STORAGE_URL", "memory://")
+        self.RATELIMIT_HEADERS_ENABLED = True
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_HTTPONLY = True

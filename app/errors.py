@@ -2,6 +2,7 @@
 
 from flask import jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -24,6 +25,7 @@ PAGE_DETAILS = {
     404: _l("Not found"),
     405: _l("Method not allowed"),
     413: _l("Request body too large (limit 1 MiB)"),
+    429: _l("Too many attempts; wait a minute and try again"),
     415: _l("Unsupported media type"),
     500: _l("Internal server error"),
 }
@@ -64,6 +66,8 @@ def register(app) -> None:
             return error_response(exc.code, detail)
         if isinstance(exc, CSRFError):
             return _error_page(exc.code, str(CSRF_PAGE_DETAIL))
+        if isinstance(exc, RateLimitExceeded):  # Flask-Limiter adds Retry-After
+            return _error_page(exc.code, str(PAGE_DETAILS[429]))
         detail = exc.description if _custom(exc) else PAGE_DETAILS.get(exc.code, exc.name)
         return _error_page(exc.code, str(detail))
 

@@ -18,6 +18,7 @@ from flask_login import current_user, login_user, logout_user
 from app.errors import error_response, wants_json
 from app.extensions import csrf, db, login_manager
 from app.models import User
+from app.security import limiter
 from app.services import accounts
 
 bp = Blueprint("auth", __name__)
@@ -93,6 +94,7 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
     """Show the login form; on POST check the password and start a session."""
     if request.method == "POST":

@@ -42,6 +42,9 @@ def site(served, chromium):  # noqa: F811
         context = chromium.new_context(java_script_enabled=javascript)
         page = context.new_page()
         page.set_default_timeout(15_000)
+        console = []
+        page.on("console", lambda message: console.append(message.text))
+        page.console = console  # e.g. CSP violations, which the CSP must never cause
         page.goto(http.base + "/login")
         page.fill("#username", "admin")
         page.fill("#password", ADMIN_PASSWORD)
@@ -63,7 +66,7 @@ def test_submit_from_the_form_and_watch_it_advance_without_reloading(site):
     page = open_page()
     page.goto(http.base + "/tasks/new?type=demo")
     page.fill("#p-stages", "3")
-    page.fill("#p-seconds", "1.5")
+    page.fill("#p-seconds", "3")  # two polls (1.5 s apart) per stage
     page.fill("#p-message", "浏览器测试")
     page.click("text=Submit task")
     page.wait_for_url(re.compile(r"/tasks/[0-9a-f]{32}$"))
@@ -75,9 +78,10 @@ def test_submit_from_the_form_and_watch_it_advance_without_reloading(site):
     later = float(page.locator("#task-progress").get_attribute("value"))
     assert later > first
     sync_api.expect(page.locator("#task-status .badge").first).to_have_text(
-        "Succeeded", timeout=15_000
+        "Succeeded", timeout=20_000
     )
     assert page.evaluate("window.notReloaded") is True
+    assert not [m for m in page.console if "Content Security Policy" in m], page.console
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "detail.png"), full_page=True)
     page.goto(http.base + "/tasks")
@@ -218,5 +222,6 @@ def test_pages_fit_phone_and_desktop_widths_in_light_and_dark(site):
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{path} is {overflow}px wider than a {width}px screen"
             page.screenshot(path=str(ARTIFACTS / f"{name}-{scheme}-{width}.png"), full_page=True)
+        assert not [m for m in page.console if "Content Security Policy" in m], page.console
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert (background == "rgb(13, 17, 23)") == (scheme == "dark")
