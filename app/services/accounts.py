@@ -87,6 +87,8 @@ def revoke_token(user: User, token_id: int) -> ApiToken:
 
     Another user's token is reported as missing, so ids reveal nothing.
     """
+    if not 0 < token_id < 2**63:  # beyond any id the database can hold
+        raise NotFound(gettext("Token not found"))
     db.session.execute(
         update(ApiToken)
         .where(

@@ -105,3 +105,8 @@ def test_a_bearer_token_is_never_backed_up_by_the_session_cookie(browser, client
     response = client.get("/api/v1/tasks", headers={"Authorization": "Bearer tdk_revoked"})
     assert response.status_code == 401
     assert response.get_json() == {"detail": "Invalid or revoked API token"}
+
+
+def test_a_token_id_beyond_any_database_integer_is_just_not_found(api):
+    response = api("alice").post(f"/tokens/{2**80}/revoke")
+    assert response.status_code == 404 and response.get_json() == {"detail": "Token not found"}
