@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PO     := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO     := $(PO:.po=.mo)
 
-.PHONY: run test lint clean translations
+.PHONY: run test test-servers lint clean translations
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -34,6 +34,11 @@ run: $(VENV)/.installed $(MO)
 
 test: lint $(MO)
 	$(BIN)/pytest
+
+# The same suite with the data on PostgreSQL and the queue on Redis (a fresh
+# database per run, dropped afterwards). .ci/run runs both.
+test-servers: $(VENV)/.installed-test $(MO)
+	$(BIN)/python -m tests.backends $(BIN)/pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

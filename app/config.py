@@ -22,6 +22,11 @@ def queue_url(env=os.environ) -> str:
     return env.get("TASKDECK_QUEUE_URL") or f"sqlite:///{data_dir(env) / 'queue.db'}"
 
 
+def queue_name(env=os.environ) -> str:
+    """Huey's queue name: deployments (or test runs) sharing one Redis/PostgreSQL pick their own."""
+    return env.get("TASKDECK_QUEUE_NAME") or "taskdeck"
+
+
 def secret_key(env=os.environ) -> str:
     """Use TASKDECK_SECRET_KEY, else a key generated once and kept in the data dir."""
     if env.get("TASKDECK_SECRET_KEY"):

@@ -8,25 +8,37 @@ objects; the database is the source of truth and a message is a nudge.
 from pathlib import Path
 from urllib.parse import urlparse
 
-from huey import SqliteHuey
+from huey import PostgresHuey, PriorityRedisHuey, SqliteHuey
 
 from app import config
 from app.constants import PRIORITY_MAX
 
 
-def make_huey(url: str):
-    """Build the Huey instance a queue URL names."""
+def make_huey(url: str, name: str = "taskdeck"):
+    """Build the Huey instance a queue URL names: SQLite (default), Redis or PostgreSQL.
+
+    All three keep priorities (Redis through PriorityRedisHuey). `name`
+    separates queues that share one Redis or PostgreSQL.
+    """
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         # sqlite:////abs/path -> /abs/path
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         # Web and worker processes share the file: wait on locks instead of failing.
-        return SqliteHuey("taskdeck", filename=str(path), results=False, timeout=30)
-    raise ValueError(f"Unsupported TASKDECK_QUEUE_URL scheme {parsed.scheme!r}: use sqlite:///")
+        return SqliteHuey(name, filename=str(path), results=False, timeout=30)
+    if parsed.scheme in ("redis", "rediss"):
+        return PriorityRedisHuey(name, url=url, results=False)
+    if parsed.scheme in ("postgresql", "postgres") or parsed.scheme.startswith("postgresql+"):
+        dsn = parsed._replace(scheme="postgresql").geturl()
+        return PostgresHuey(name, dsn=dsn, results=False)
+    raise ValueError(
+        f"Unsupported TASKDECK_QUEUE_URL scheme {parsed.scheme!r}: "
+        "use sqlite:///path, redis://host:port/db or postgresql://…"
+    )
 
 
-huey = make_huey(config.queue_url())
+huey = make_huey(config.queue_url(), config.queue_name())
 
 
 @huey.task(name="taskdeck.run_stage")

@@ -1,8 +1,9 @@
-"""Fixtures: an app on a fresh SQLite file per test, users with tokens, and a real Huey worker.
+"""Fixtures: an app on a fresh database per test, users with tokens, and a real Huey worker.
 
 The Huey instance is built from the environment when tasks.queue is first
-imported, so the queue file's folder is set here before anything imports it;
-each test flushes the queue.
+imported, so the queue file's folder (and, on a shared Redis or PostgreSQL,
+this run's own queue name) is set here before anything imports it; each
+test flushes the queue. tests/backends.py says which servers the run uses.
 """
 
 import os
@@ -12,8 +13,10 @@ import tempfile
 import time
 
 os.environ["TASKDECK_DATA_DIR"] = tempfile.mkdtemp(prefix="taskdeck-tests-")
+os.environ.setdefault("TASKDECK_QUEUE_NAME", f"taskdeck-tests-{os.getpid()}")
 
 import pytest  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.api.operations import OPERATIONS  # noqa: E402
@@ -22,22 +25,58 @@ from app.models import User  # noqa: E402
 from app.services import accounts, bulk  # noqa: E402
 from tasks.queue import huey  # noqa: E402
 from tasks.runner import bind_app  # noqa: E402
+from tests import backends  # noqa: E402
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "root": "root-password"}
 
 
+def pytest_report_header(config):
+    return f"taskdeck backends: {backends.describe()}"
+
+
+def pytest_sessionstart(session):
+    backends.check_servers()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    huey.flush()
+    backends.drop_created_databases()
+
+
+@pytest.fixture(scope="session")
+def shared_database():
+    """On PostgreSQL, one database for the in-process tests, its tables made once."""
+    if not backends.ON_POSTGRES:
+        return None
+    url = backends.fresh_database(None)
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    return url
+
+
+def empty_tables() -> None:
+    names = ", ".join(table.name for table in db.metadata.sorted_tables)
+    db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    db.session.commit()
+
+
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, shared_database):
     huey.flush()
     app = create_app(
         {
             "TESTING": True,
             "DATA_DIR": str(tmp_path),
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'taskdeck.db'}",
+            "SQLALCHEMY_DATABASE_URI": shared_database or f"sqlite:///{tmp_path / 'taskdeck.db'}",
         }
     )
     with app.app_context():
-        db.create_all()
+        if shared_database:
+            empty_tables()
+        else:
+            db.create_all()
         for name, password in PASSWORDS.items():
             accounts.create_user(name, password, is_admin=(name == "root"))
     yield app

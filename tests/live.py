@@ -11,10 +11,22 @@ from pathlib import Path
 
 import pytest
 
+from tests import backends
 from tests.conftest import wait_for
 
 TASKDECK = str(Path(sys.executable).with_name("taskdeck"))
 ADMIN_PASSWORD = "admin-password"
+
+
+def process_env(folder: Path) -> dict:
+    """Environment for a spawned `taskdeck`: its own data dir, database and queue name."""
+    return {
+        **os.environ,
+        "TASKDECK_DATA_DIR": str(folder / "data"),
+        "TASKDECK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "TASKDECK_DATABASE_URL": backends.fresh_database(folder),
+        **backends.fresh_queue_env(),
+    }
 
 
 def free_port() -> int:
@@ -47,13 +59,7 @@ class Http:
 @pytest.fixture
 def served(tmp_path):
     """Yield (Http, server process) for a fresh `taskdeck serve --workers 1`."""
-    env = {
-        **os.environ,
-        "TASKDECK_DATA_DIR": str(tmp_path / "data"),
-        "TASKDECK_ADMIN_PASSWORD": ADMIN_PASSWORD,
-    }
-    env.pop("TASKDECK_DATABASE_URL", None)
-    env.pop("TASKDECK_QUEUE_URL", None)
+    env = process_env(tmp_path)
     subprocess.run([TASKDECK, "init"], env=env, check=True, capture_output=True)
     out = subprocess.run(
         [TASKDECK, "token", "create", "admin"], env=env, check=True, capture_output=True, text=True
@@ -90,12 +96,7 @@ class Deck:
 
     def __init__(self, folder: Path, env: dict | None = None):
         self.folder = folder
-        self.env = {
-            **os.environ,
-            "TASKDECK_DATA_DIR": str(folder / "data"),
-            "TASKDECK_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            **(env or {}),
-        }
+        self.env = {**process_env(folder), **(env or {})}
         self.workers: list[subprocess.Popen] = []
         subprocess.run([TASKDECK, "init"], env=self.env, check=True, capture_output=True)
         token = (

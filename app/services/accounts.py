@@ -87,7 +87,7 @@ def revoke_token(user: User, token_id: int) -> ApiToken:
 
     Another user's token is reported as missing, so ids reveal nothing.
     """
-    if not 0 < token_id < 2**63:  # beyond any id the database can hold
+    if not 0 < token_id < 2**31:  # beyond any id an INTEGER column holds (PostgreSQL: 32 bits)
         raise NotFound(gettext("Token not found"))
     db.session.execute(
         update(ApiToken)

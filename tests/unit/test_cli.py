@@ -11,6 +11,7 @@ from app.cli import main
 from app.extensions import db
 from app.models import Task
 from app.services import accounts
+from tests import backends
 
 
 @pytest.fixture
@@ -82,7 +83,8 @@ def test_submit_refuses_bad_input(run, args, message):
 
 def test_init_migrates_a_fresh_database_and_creates_admin_once(tmp_path, monkeypatch):
     monkeypatch.delenv("TASKDECK_ADMIN_PASSWORD", raising=False)
-    fresh = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/f.db"})
+    url = backends.fresh_database(tmp_path)
+    fresh = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
     info = ScriptInfo(create_app=lambda: fresh)
     first = CliRunner().invoke(main, ["init"], obj=info)
     assert first.exit_code == 0, first.output

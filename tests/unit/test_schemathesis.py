@@ -18,13 +18,14 @@ from schemathesis.specs.openapi.checks import (
 from app import create_app
 from app.extensions import db
 from app.services import accounts
+from tests import backends
 
 FOLDER = tempfile.mkdtemp(prefix="taskdeck-st-")
 APP = create_app(
     {
         "TESTING": True,
         "DATA_DIR": FOLDER,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{FOLDER}/taskdeck.db",
+        "SQLALCHEMY_DATABASE_URI": backends.fresh_database(FOLDER),
     }
 )
 with APP.app_context():

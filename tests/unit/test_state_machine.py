@@ -23,6 +23,7 @@ from app.models import Task, TaskEvent, utcnow
 from app.services import accounts, lifecycle, queries, recovery
 from app.services.errors import InvalidRequest
 from tasks.queue import huey
+from tests import backends
 
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 # Every (from, to) an event may record; None is "not yet a task".
@@ -51,7 +52,7 @@ def shared_app():
             {
                 "TESTING": True,
                 "DATA_DIR": folder,
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/taskdeck.db",
+                "SQLALCHEMY_DATABASE_URI": backends.fresh_database(folder),
             }
         )
         with _APP["app"].app_context():
