@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PO     := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO     := $(PO:.po=.mo)
 
-.PHONY: run test test-servers lint clean translations
+.PHONY: run test suite test-servers lint clean translations
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,13 +32,18 @@ run: $(VENV)/.installed $(MO)
 	$(BIN)/taskdeck init
 	PORT=$(PORT) $(BIN)/taskdeck serve
 
-test: lint $(MO)
-	$(BIN)/pytest
+test: lint suite
+
+# In-process tests two at a time (2 cores); process and browser tests, which
+# time real servers, one at a time.
+suite: $(VENV)/.installed-test $(MO)
+	$(BIN)/pytest -n 2 tests/unit
+	$(BIN)/pytest tests/integration tests/browser
 
 # The same suite with the data on PostgreSQL and the queue on Redis (a fresh
 # database per run, dropped afterwards). .ci/run runs both.
 test-servers: $(VENV)/.installed-test $(MO)
-	$(BIN)/python -m tests.backends $(BIN)/pytest
+	$(BIN)/python -m tests.backends $(MAKE) --no-print-directory suite
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

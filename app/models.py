@@ -203,6 +203,8 @@ class TaskStage(db.Model):
     finished_at: Mapped[datetime | None]
     output: Mapped[dict | None] = mapped_column(JSON)
     reused: Mapped[bool] = mapped_column(default=False)
+    # host:pid of the worker that last started this stage.
+    worker: Mapped[str | None] = mapped_column(String(100))
 
     task: Mapped[Task] = relationship(back_populates="stages")
 
@@ -214,6 +216,7 @@ class TaskStage(db.Model):
             "finished_at": iso(self.finished_at),
             "output": self.output,
             "reused": self.reused,
+            "worker": self.worker,
         }
 
 
@@ -256,3 +259,5 @@ class PeriodicRun(db.Model):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_run_at: Mapped[datetime]
+    runs: Mapped[int] = mapped_column(default=0)
+    last_run_by: Mapped[str | None] = mapped_column(String(100))

@@ -2,6 +2,8 @@
 
 import json
 import logging
+import os
+import socket
 import threading
 
 from app.constants import ERR_BAD_OUTPUT, ERR_STAGE_RAISED, ERR_UNKNOWN_PIPELINE
@@ -51,10 +53,15 @@ class Heartbeat(threading.Thread):
                 log.exception("heartbeat of task %s failed", self.run_.task_id)
 
 
+def worker_identity() -> str:
+    """host:pid, recorded on each stage it starts (and on reaper runs) to show who did the work."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def execute_stage(task_id: str, stage_index: int, dispatch_seq: int) -> None:
     app = _flask_app()
     with app.app_context():
-        run = lifecycle.start_stage(task_id, stage_index, dispatch_seq)
+        run = lifecycle.start_stage(task_id, stage_index, dispatch_seq, worker_identity())
         if run is None:
             log.info("skipping stale or cancelled stage %s of %s", stage_index, task_id)
             return

@@ -15,6 +15,7 @@ from huey.consumer import Consumer
 
 from app.services import recovery
 from tasks.context import HAND_BACK
+from tasks.runner import worker_identity
 
 log = logging.getLogger("taskdeck.worker")
 
@@ -52,7 +53,9 @@ class Reaper(threading.Thread):
         timeout, max_lost = config["HEARTBEAT_TIMEOUT"], config["MAX_LOST_ATTEMPTS"]
         with self.app.app_context():
             if due_only:
-                done = recovery.reap_if_due(config["REAPER_INTERVAL"], timeout, max_lost)
+                done = recovery.reap_if_due(
+                    config["REAPER_INTERVAL"], timeout, max_lost, by=worker_identity()
+                )
             else:
                 done = recovery.reap(timeout, max_lost)
         if done and any(done.values()):

@@ -122,14 +122,17 @@ class Deck:
 
         wait_for(up, timeout=30, interval=0.2)
 
-    def _spawn(self, argv, log_name):
+    def _spawn(self, argv, log_name, cwd=None):
         with open(self.folder / log_name, "a") as log:
-            return subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd
+            )
 
-    def start_worker(self, threads: int = 2) -> subprocess.Popen:
+    def start_worker(self, threads: int = 2, cwd: Path | None = None) -> subprocess.Popen:
+        """Start a worker; `cwd` gives it its own working directory (another "box")."""
         number = len(self.workers) + 1
         worker = self._spawn(
-            [TASKDECK, "worker", "--workers", str(threads)], f"worker-{number}.log"
+            [TASKDECK, "worker", "--workers", str(threads)], f"worker-{number}.log", cwd
         )
         self.workers.append(worker)
         return worker

@@ -150,6 +150,7 @@ class Stage(Schema):
     finished_at = _time()
     output = fields.Raw(required=True, allow_none=True)
     reused = fields.Boolean(required=True)
+    worker = _text(nullable=True, metadata={"description": "host:pid that last started it"})
 
 
 class Event(Schema):

@@ -415,7 +415,7 @@ def _lease(index: int, seq: int, running: bool) -> tuple:
     )
 
 
-def start_stage(task_id: str, index: int, seq: int) -> StageRun | None:
+def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -> StageRun | None:
     """Claim a stage for execution; None when the message is stale or the task is not runnable."""
     task = db.session.get(Task, task_id)
     if task is None or index >= task.stage_count:
@@ -431,7 +431,7 @@ def start_stage(task_id: str, index: int, seq: int) -> StageRun | None:
     if not started:
         db.session.rollback()
         return None
-    _set_stage(task_id, index, state=STAGE_RUNNING, started_at=now)
+    _set_stage(task_id, index, state=STAGE_RUNNING, started_at=now, worker=worker)
     db.session.commit()
     task = db.session.get(Task, task_id)
     outputs = {s.name: s.output for s in task.stages if s.position < index}

@@ -22,13 +22,17 @@ from tasks import queue
 REAPER = "reaper"
 
 
-def claim_periodic(name: str, interval: float) -> bool:
+def claim_periodic(name: str, interval: float, by: str = "") -> bool:
     """True for exactly one caller per `interval` seconds, across all workers and boxes."""
     now = utcnow()
     claimed = db.session.execute(
         update(PeriodicRun)
         .where(PeriodicRun.name == name, PeriodicRun.next_run_at <= now)
-        .values(next_run_at=now + timedelta(seconds=interval))
+        .values(
+            next_run_at=now + timedelta(seconds=interval),
+            runs=PeriodicRun.runs + 1,
+            last_run_by=by,
+        )
     )
     if claimed.rowcount == 1:
         db.session.commit()
@@ -39,7 +43,9 @@ def claim_periodic(name: str, interval: float) -> bool:
         return False
     try:  # the first run ever: whoever inserts the row runs
         db.session.execute(
-            insert(PeriodicRun).values(name=name, next_run_at=now + timedelta(seconds=interval))
+            insert(PeriodicRun).values(
+                name=name, next_run_at=now + timedelta(seconds=interval), runs=1, last_run_by=by
+            )
         )
         db.session.commit()
         return True
@@ -98,8 +104,8 @@ def reap(timeout: float, max_lost: int) -> dict:
     return done
 
 
-def reap_if_due(interval: float, timeout: float, max_lost: int) -> dict | None:
+def reap_if_due(interval: float, timeout: float, max_lost: int, by: str = "") -> dict | None:
     """Run the reaper if no worker anywhere ran it in the last `interval` seconds."""
-    if not claim_periodic(REAPER, interval):
+    if not claim_periodic(REAPER, interval, by):
         return None
     return reap(timeout, max_lost)

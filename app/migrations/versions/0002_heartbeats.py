@@ -1,4 +1,4 @@
-"""heartbeats, lost attempts and the periodic-run claim
+"""heartbeats, lost attempts, the stage's worker and the periodic-run claim
 
 Revision ID: 0002
 Revises: 0001
@@ -21,16 +21,22 @@ def upgrade():
         )
         batch.create_index("ix_tasks_state_heartbeat", ["state", "heartbeat_at"])
     op.execute("UPDATE tasks SET heartbeat_at = CURRENT_TIMESTAMP")
+    with op.batch_alter_table("task_stages") as batch:
+        batch.add_column(sa.Column("worker", sa.String(length=100), nullable=True))
     op.create_table(
         "periodic_runs",
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("next_run_at", sa.DateTime(), nullable=False),
+        sa.Column("runs", sa.Integer(), nullable=False),
+        sa.Column("last_run_by", sa.String(length=100), nullable=True),
         sa.PrimaryKeyConstraint("name"),
     )
 
 
 def downgrade():
     op.drop_table("periodic_runs")
+    with op.batch_alter_table("task_stages") as batch:
+        batch.drop_column("worker")
     with op.batch_alter_table("tasks") as batch:
         batch.drop_index("ix_tasks_state_heartbeat")
         batch.drop_column("lost_attempts")
