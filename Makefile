@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PO     := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO     := $(PO:.po=.mo)
 
-.PHONY: run test suite test-servers lint clean translations
+.PHONY: run test suite test-servers bench lint clean translations
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -44,6 +44,10 @@ suite: $(VENV)/.installed-test $(MO)
 # database per run, dropped afterwards). .ci/run runs both.
 test-servers: $(VENV)/.installed-test $(MO)
 	$(BIN)/python -m tests.backends $(MAKE) --no-print-directory suite
+
+# Benchmarks on SQLite and on PostgreSQL + Redis; each prints its figures.
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/run.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

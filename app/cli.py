@@ -72,6 +72,15 @@ def worker(workers):
     run_worker(app, huey, workers)
 
 
+def _stop_with_parent() -> None:
+    """Child side: SIGTERM when `serve` dies, even by SIGKILL, so nothing is orphaned (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
@@ -83,9 +92,10 @@ def worker(workers):
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(host, port, workers):
     """Run the web server and one worker together until Ctrl-C."""
+    worker_argv = [sys.executable, "-m", "app.cli", "worker", "--workers", str(workers)]
     children = [
-        subprocess.Popen(_gunicorn_argv(host, port, 2)),
-        subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--workers", str(workers)]),
+        subprocess.Popen(argv, preexec_fn=_stop_with_parent)
+        for argv in (_gunicorn_argv(host, port, 2), worker_argv)
     ]
     click.echo(f"Taskdeck on http://{host}:{port}/ with a worker; Ctrl-C stops both.")
 

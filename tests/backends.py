@@ -70,15 +70,22 @@ def fresh_database(folder) -> str:
     return parsed._replace(path=f"/{name}").geturl()
 
 
-def drop_created_databases() -> None:
-    if not _created:
+def drop_database(url: str) -> None:
+    """Drop a database fresh_database() made (SQLite files go with their folder)."""
+    name = urlparse(url).path.lstrip("/")
+    if not ON_POSTGRES or name not in _created:
         return
     import psycopg
 
     with psycopg.connect(_admin_dsn(DATABASE_URL), autocommit=True) as conn:
-        for name in _created:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _created.clear()
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _created.remove(name)
+
+
+def drop_created_databases() -> None:
+    """At the end of a run: drop whatever is left."""
+    for name in list(_created):
+        drop_database(f"postgresql:///{name}")
 
 
 def fresh_queue_env() -> dict:

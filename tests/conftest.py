@@ -13,7 +13,8 @@ import tempfile
 import time
 
 os.environ["TASKDECK_DATA_DIR"] = tempfile.mkdtemp(prefix="taskdeck-tests-")
-os.environ.setdefault("TASKDECK_QUEUE_NAME", f"taskdeck-tests-{os.getpid()}")
+# Each test process (pytest-xdist runs two) has its own queue on a shared Redis.
+os.environ["TASKDECK_QUEUE_NAME"] = f"taskdeck-tests-{os.getpid()}"
 
 import pytest  # noqa: E402
 from sqlalchemy import text  # noqa: E402

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,8 +26,20 @@ def process_env(folder: Path) -> dict:
         "TASKDECK_DATA_DIR": str(folder / "data"),
         "TASKDECK_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "TASKDECK_DATABASE_URL": backends.fresh_database(folder),
+        "TASKDECK_SHUTDOWN_GRACE": "2",
         **backends.fresh_queue_env(),
     }
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server the way a user would (Ctrl-C), so its children go too; kill if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def free_port() -> int:
@@ -82,9 +95,8 @@ def served(tmp_path):
 
     wait_for(up, timeout=30, interval=0.2)
     yield http, server
-    if server.poll() is None:
-        server.kill()
-        server.wait()
+    stop(server)
+    backends.drop_database(env["TASKDECK_DATABASE_URL"])
 
 
 class Deck:
@@ -148,10 +160,12 @@ class Deck:
         return body["id"]
 
     def close(self) -> None:
-        for process in [*self.workers, self.web]:
+        for process in self.workers:
             if process.poll() is None:
                 process.kill()
             process.wait()
+        stop(self.web)
+        backends.drop_database(self.env["TASKDECK_DATABASE_URL"])
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from app.services.errors import InvalidRequest
 
 ERROR_DESCRIPTIONS = {
-    400: "Bad request: malformed body, invalid field, unknown field or bad state",
+    400: "Bad request: malformed body, invalid or unknown field, NUL character, or bad state",
     401: "Not authenticated",
     403: "The task belongs to another user",
     404: "No such task (or token)",
@@ -83,6 +83,7 @@ def operation(
                         {
                             *errors,
                             *auth_errors,
+                            400,  # any text with a NUL character (app/security.py)
                             *((400, 413, 415) if body else ()),
                             *((400,) if query else ()),
                         }

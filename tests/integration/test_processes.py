@@ -28,3 +28,18 @@ def test_serve_runs_web_and_worker_and_ctrl_c_stops_both(served):  # noqa: F811
     time.sleep(0.2)
     with pytest.raises(OSError):
         http.call("GET", "/tasks")
+
+
+def test_serve_killed_with_sigkill_takes_its_children_down(served):  # noqa: F811
+    http, server = served
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+
+    def web_is_gone():
+        try:
+            http.call("GET", "/tasks")
+        except OSError:
+            return True
+        return False
+
+    wait_for(web_is_gone, 20)

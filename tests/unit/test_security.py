@@ -85,3 +85,18 @@ def test_a_crash_shows_no_stack_trace_or_sql(app, client, browser):
     page = client.get("/explode")
     assert page.status_code == 500 and b"Internal server error" in page.data
     assert b"SELECT" not in page.data and b"Traceback" not in page.data
+
+
+def test_nul_characters_are_refused_with_a_400_on_every_backend(api, browser, client):
+    alice = api("alice")
+    for response in (
+        alice.get("/tasks/%00"),
+        alice.get("/tasks?q=a%00b"),
+        alice.post("/tasks", json={"type": "demo", "params": {"message": "a\x00b"}}),
+        alice.post("/tokens", json={"name": "\x00"}),
+    ):
+        assert response.status_code in (400, 404)
+        assert response.get_json() == {"detail": "Text must not contain NUL (0x00) characters"}
+    browser.login("alice")
+    page = browser.post("/tokens", data={"name": "x\x00y"})
+    assert page.status_code == 400 and b"NUL (0x00)" in page.data

@@ -1,0 +1,69 @@
+"""Shared set-up for the benchmarks: an app on the backends the environment names.
+
+`bench/run.py` starts each benchmark twice: on SQLite (a temporary data
+dir) and on PostgreSQL + Redis (a fresh database). A benchmark prints one
+line per figure, prefixed with the backend, e.g.
+
+    [sqlite] bulk cancel: 10000 queued tasks in 1.234 s
+"""
+
+import os
+import signal
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.services import accounts  # noqa: E402
+from tasks.queue import huey  # noqa: E402
+from tasks.runner import bind_app  # noqa: E402
+
+
+def backend() -> str:
+    url = os.environ.get("TASKDECK_DATABASE_URL", "")
+    return "postgres+redis" if url.startswith("postgresql") else "sqlite"
+
+
+def figure(text: str) -> None:
+    print(f"[{backend()}] {text}", flush=True)
+
+
+def make_app():
+    """An app with empty tables, a user `bench` (admin) and its API token."""
+    app = create_app()
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        user = accounts.create_user("bench", "bench-password", is_admin=True)
+        token = accounts.create_token(user, "bench")[1]
+    huey.flush()
+    return app, token
+
+
+def start_consumer(app, workers: int):
+    """A real Huey consumer (threads) in this process, bound to `app`; stop() it when done."""
+    bind_app(app)
+    consumer = huey.create_consumer(
+        workers=workers,
+        worker_type="thread",
+        periodic=False,
+        initial_delay=0.01,
+        backoff=1.1,
+        max_delay=0.05,
+        check_worker_health=False,
+    )
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    consumer.start()  # it installs signal handlers: keep ours (Ctrl-C)
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+    return consumer
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    """p50, p95, p99 of `samples`."""
+    ordered = sorted(samples)
+    cuts = statistics.quantiles(ordered, n=100, method="inclusive")
+    return statistics.median(ordered), cuts[94], cuts[98]
