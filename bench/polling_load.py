@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from pathlib import Path
 
 from harness import figure, percentiles
@@ -104,7 +105,8 @@ def main() -> None:
     figure(
         f"polling load: {BROWSERS} browsers every {PERIOD:.0f} s for {DURATION:.0f} s: "
         f"{len(samples)} requests ({len(samples) / DURATION:.0f}/s), p50 {p50 * 1000:.1f} ms, "
-        f"p95 {p95 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, errors {len(errors)}"
+        f"p95 {p95 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, errors {len(errors)} "
+        f"{dict(Counter(errors))}"
     )
 
 
