@@ -47,10 +47,14 @@ def make_app():
     return app, token
 
 
-def start_consumer(app, workers: int):
-    """A real Huey consumer (threads) in this process, bound to `app`; stop() it when done."""
-    bind_app(app)
-    consumer = huey.create_consumer(
+def start_consumer(app, workers: int, queue=huey):
+    """A real Huey consumer (threads) of `queue` in this process; stop() it when done.
+
+    With an `app`, Taskdeck's stages run in it; without, `queue` is a plain Huey.
+    """
+    if app is not None:
+        bind_app(app)
+    consumer = queue.create_consumer(
         workers=workers,
         worker_type="thread",
         periodic=False,

@@ -50,16 +50,7 @@ def raw_throughput() -> float:
     def noop():
         finished.release()
 
-    consumer = raw.create_consumer(
-        workers=WORKERS,
-        worker_type="thread",
-        periodic=False,
-        initial_delay=0.01,
-        backoff=1.1,
-        max_delay=0.05,
-        check_worker_health=False,
-    )
-    consumer.start()
+    consumer = start_consumer(None, WORKERS, raw)
     started = time.perf_counter()
     for _ in range(TASKS):
         noop()

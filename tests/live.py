@@ -69,14 +69,30 @@ class Http:
                 return exc.code, json.load(exc)
 
 
+def init_with_token(env: dict) -> str:
+    """`taskdeck init`, then an API token for admin (what a new user does first)."""
+    subprocess.run([TASKDECK, "init"], env=env, check=True, capture_output=True)
+    created = subprocess.run(
+        [TASKDECK, "token", "create", "admin"], env=env, check=True, capture_output=True, text=True
+    )
+    return created.stdout.strip().splitlines()[-1]
+
+
+def wait_until_up(http: Http) -> None:
+    def up():
+        try:
+            return http.call("GET", "/tasks")[0] == 200
+        except OSError:
+            return False
+
+    wait_for(up, timeout=30, interval=0.2)
+
+
 @pytest.fixture
 def served(tmp_path):
     """Yield (Http, server process) for a fresh `taskdeck serve --workers 1`."""
     env = process_env(tmp_path)
-    subprocess.run([TASKDECK, "init"], env=env, check=True, capture_output=True)
-    out = subprocess.run(
-        [TASKDECK, "token", "create", "admin"], env=env, check=True, capture_output=True, text=True
-    ).stdout
+    token = init_with_token(env)
     port = free_port()
     with open(tmp_path / "serve.log", "w") as log:
         server = subprocess.Popen(
@@ -85,15 +101,8 @@ def served(tmp_path):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    http = Http(f"http://127.0.0.1:{port}", out.strip().splitlines()[-1])
-
-    def up():
-        try:
-            return http.call("GET", "/tasks")[0] == 200
-        except OSError:
-            return False
-
-    wait_for(up, timeout=30, interval=0.2)
+    http = Http(f"http://127.0.0.1:{port}", token)
+    wait_until_up(http)
     yield http, server
     stop(server)
     backends.drop_database(env["TASKDECK_DATABASE_URL"])
@@ -110,29 +119,11 @@ class Deck:
         self.folder = folder
         self.env = {**process_env(folder), **(env or {})}
         self.workers: list[subprocess.Popen] = []
-        subprocess.run([TASKDECK, "init"], env=self.env, check=True, capture_output=True)
-        token = (
-            subprocess.run(
-                [TASKDECK, "token", "create", "admin"],
-                env=self.env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        token = init_with_token(self.env)
         port = free_port()
         self.web = self._spawn([TASKDECK, "web", "--port", str(port)], "web.log")
         self.http = Http(f"http://127.0.0.1:{port}", token)
-
-        def up():
-            try:
-                return self.http.call("GET", "/tasks")[0] == 200
-            except OSError:
-                return False
-
-        wait_for(up, timeout=30, interval=0.2)
+        wait_until_up(self.http)
 
     def _spawn(self, argv, log_name, cwd=None):
         with open(self.folder / log_name, "a") as log:
