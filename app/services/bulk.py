@@ -7,7 +7,7 @@ from app.constants import QUEUED, RUNNING
 from app.extensions import db
 from app.models import Task, User
 from app.services import lifecycle
-from app.services.errors import InvalidRequest, ServiceError, Unprocessable
+from app.services.errors import ServiceError, Unprocessable
 from app.services.queries import visible_to
 from tasks.pipelines import get_pipeline
 
@@ -23,16 +23,9 @@ def cancel_all(actor: User, cancel_running: bool = False, task_type: str | None 
         stmt = stmt.where(Task.type == task_type)
     task_ids = db.session.scalars(stmt.order_by(Task.created_at)).all()
     reason = f"cancel by type '{task_type}'" if task_type else "cancel all"
-    cancelled = failed = 0
-    for task_id in task_ids:
-        try:
-            lifecycle.cancel(
-                task_id, actor=actor.username, reason=reason, allow_running=cancel_running
-            )
-        except InvalidRequest:
-            failed += 1
-        else:
-            cancelled += 1
+    cancelled, failed = lifecycle.cancel_set(
+        task_ids, actor=actor.username, reason=reason, allow_running=cancel_running
+    )
     return {"cancelled": cancelled, "failed": failed, "total": len(task_ids)}
 
 

@@ -1,6 +1,6 @@
 """Property-based: random sequences of API actions and worker steps keep the state machine sound.
 
-Hypothesis drives submits, starts, finishes, failures, cancels, retries,
+Hypothesis drives submits, starts, finishes, failures, cancels, cancel-alls, retries,
 priority changes, hand-backs and lost workers (reaped) in any order, and
 after every step checks the invariants: a terminal task never changes, a
 task cancelled while queued never started a stage, events form a valid
@@ -20,7 +20,7 @@ from app import create_app
 from app.constants import CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING, SUCCEEDED
 from app.extensions import db
 from app.models import Task, TaskEvent, utcnow
-from app.services import accounts, lifecycle, queries, recovery
+from app.services import accounts, bulk, lifecycle, queries, recovery
 from app.services.errors import InvalidRequest
 from tasks.queue import huey
 from tests import backends
@@ -96,6 +96,14 @@ class TaskLifecycle(RuleBasedStateMachine):
             lifecycle.request_cancel(self.alice, task_id, "hypothesis")
         except InvalidRequest:
             assert self._task(task_id).state in TERMINAL
+
+    @rule(cancel_running=st.booleans())
+    def cancel_all(self, cancel_running):
+        result = bulk.cancel_all(self.alice, cancel_running)
+        assert result["cancelled"] + result["failed"] == result["total"]
+        left = {QUEUED, RUNNING} if cancel_running else {QUEUED}
+        states = db.session.scalars(select(Task.state))
+        assert not left.intersection(states)
 
     @rule(target=tasks, task_id=tasks, from_scratch=st.booleans())
     def retry(self, task_id, from_scratch):
