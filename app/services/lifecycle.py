@@ -16,7 +16,7 @@ message for a row it cannot see yet.
 from dataclasses import dataclass
 
 from flask_babel import gettext
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, literal, select, update
 
 from app.constants import (
     ACTOR_SYSTEM,
@@ -130,15 +130,17 @@ def _transition_set(
     Returns the ids that moved. Every transition is also a sign of life
     (`heartbeat_at`), which is what the reaper measures staleness from.
     """
+    now = utcnow()
     moved = db.session.scalars(
         update(Task)
         .where(Task.id.in_(task_ids), Task.state == from_state, *where)
-        .values(state=to_state, heartbeat_at=utcnow(), **(values or {}))
+        .values(state=to_state, heartbeat_at=now, **(values or {}))
         .returning(Task.id)
         .execution_options(synchronize_session=False)
     ).all()
     if moved:
         event = {
+            "at": now,
             "actor": actor,
             "action": action,
             "from_state": from_state,
@@ -146,7 +148,13 @@ def _transition_set(
             "stage": stage,
             "reason": reason,
         }
-        db.session.execute(insert(TaskEvent), [{"task_id": i, **event} for i in moved])
+        table = TaskEvent.__table__
+        columns = [literal(value, table.c[name].type) for name, value in event.items()]
+        db.session.execute(
+            insert(TaskEvent).from_select(
+                ["task_id", *event], select(Task.id, *columns).where(Task.id.in_(moved))
+            )
+        )
     return set(moved)
 
 
