@@ -82,7 +82,7 @@ def _run_stage(run: lifecycle.StageRun) -> None:
     stage = pipeline.stages_for(run.params)[run.stage_index]
     ctx = StageContext(run)
     try:
-        ctx.check_cancelled()
+        # No check before the run: start_stage has just seen the task runnable.
         output = stage.run(ctx, run.params, run.outputs)
     except TaskCancelled:
         lifecycle.stop_cancelled_stage(run)

@@ -16,7 +16,7 @@ message for a row it cannot see yet.
 from dataclasses import dataclass
 
 from flask_babel import gettext
-from sqlalchemy import insert, literal, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from app.constants import (
     ACTOR_SYSTEM,
@@ -102,6 +102,35 @@ class StageRun:
 
 # --- building blocks -------------------------------------------------------
 
+# The worker's statements go through the tables (SQLAlchemy Core), not the
+# ORM: the ORM's bookkeeping cost more than the statements themselves, on
+# every stage (bench/overhead.py). Those with a fixed shape are built once.
+TASKS, STAGES, EVENTS = Task.__table__, TaskStage.__table__, TaskEvent.__table__
+_EVENT_FIELDS = ("at", "actor", "action", "from_state", "to_state", "stage", "reason")
+# One INSERT ... SELECT records the same event for one task or ten thousand.
+_ADD_EVENTS = insert(EVENTS).from_select(
+    ["task_id", *_EVENT_FIELDS],
+    select(
+        TASKS.c.id,
+        *(bindparam(f"event_{name}", type_=EVENTS.c[name].type) for name in _EVENT_FIELDS),
+    ).where(TASKS.c.id.in_(bindparam("event_ids", expanding=True))),
+)
+_RUNNABLE = select(
+    TASKS.c.state,
+    TASKS.c.type,
+    TASKS.c.params,
+    TASKS.c.stage_names,
+    TASKS.c.stage_index,
+    TASKS.c.dispatch_seq,
+    TASKS.c.stage_running,
+    TASKS.c.priority,
+    TASKS.c.retry_number,
+).where(TASKS.c.id == bindparam("task_id"))
+_OUTPUTS_BEFORE = select(STAGES.c.name, STAGES.c.output).where(
+    STAGES.c.task_id == bindparam("task_id"), STAGES.c.position < bindparam("index")
+)
+_STOP_CHECK = select(TASKS.c.state, TASKS.c.dispatch_seq).where(TASKS.c.id == bindparam("task_id"))
+
 
 def _transition(
     task_id, from_state, to_state, *, action, actor, where=(), values=None, stage=None, reason=None
@@ -132,47 +161,41 @@ def _transition_set(
     """
     now = utcnow()
     moved = db.session.scalars(
-        update(Task)
-        .where(Task.id.in_(task_ids), Task.state == from_state, *where)
+        TASKS.update()
+        .where(TASKS.c.id.in_(task_ids), TASKS.c.state == from_state, *where)
         .values(state=to_state, heartbeat_at=now, **(values or {}))
-        .returning(Task.id)
-        .execution_options(synchronize_session=False)
+        .returning(TASKS.c.id)
     ).all()
     if moved:
-        event = {
-            "at": now,
-            "actor": actor,
-            "action": action,
-            "from_state": from_state,
-            "to_state": to_state,
-            "stage": stage,
-            "reason": reason,
-        }
-        table = TaskEvent.__table__
-        columns = [literal(value, table.c[name].type) for name, value in event.items()]
         db.session.execute(
-            insert(TaskEvent).from_select(
-                ["task_id", *event], select(Task.id, *columns).where(Task.id.in_(moved))
-            )
+            _ADD_EVENTS,
+            {
+                "event_ids": moved,
+                "event_at": now,
+                "event_actor": actor,
+                "event_action": action,
+                "event_from_state": from_state,
+                "event_to_state": to_state,
+                "event_stage": stage,
+                "event_reason": reason,
+            },
         )
     return set(moved)
 
 
 def _set_stage(task_id: str, position: int, **values) -> None:
     db.session.execute(
-        update(TaskStage)
-        .where(TaskStage.task_id == task_id, TaskStage.position == position)
+        STAGES.update()
+        .where(STAGES.c.task_id == task_id, STAGES.c.position == position)
         .values(**values)
-        .execution_options(synchronize_session=False)
     )
 
 
 def _skip_pending_stages(*task_ids: str) -> None:
     db.session.execute(
-        update(TaskStage)
-        .where(TaskStage.task_id.in_(task_ids), TaskStage.state == STAGE_PENDING)
+        STAGES.update()
+        .where(STAGES.c.task_id.in_(task_ids), STAGES.c.state == STAGE_PENDING)
         .values(state=STAGE_SKIPPED)
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -226,8 +249,9 @@ def submit(owner: User, task_type: str, params, priority: int, *, actor: str) ->
     )
     db.session.add(task)
     db.session.add(TaskEvent(task_id=task.id, actor=actor, action=EV_SUBMITTED, to_state=QUEUED))
+    task_id = task.id  # read before the commit expires it: a reload costs a query
     db.session.commit()
-    queue.enqueue_stage(task.id, 0, 1, priority)
+    queue.enqueue_stage(task_id, 0, 1, priority)
     return task
 
 
@@ -508,12 +532,12 @@ def _lease(index: int, seq: int, running: bool) -> tuple:
 
 def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -> StageRun | None:
     """Claim a stage for execution; None when the message is stale or the task is not runnable."""
-    task = db.session.get(Task, task_id)
+    task = db.session.execute(_RUNNABLE, {"task_id": task_id}).one_or_none()
     if (
         task is None
-        or index >= task.stage_count
         or task.state not in (QUEUED, RUNNING)
         or (task.stage_index, task.dispatch_seq, task.stage_running) != (index, seq, False)
+        or index >= len(task.stage_names)
     ):
         # A stale message (cancelled, re-prioritised, taken over) costs one read, no write lock.
         db.session.rollback()
@@ -521,25 +545,35 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
     name = task.stage_names[index]
     now = utcnow()
     values = {"stage_running": True, "stage_progress": 0.0, "progress_message": None}
-    event = {"action": EV_STAGE_STARTED, "actor": ACTOR_WORKER, "stage": name}
-    lease = _lease(index, seq, running=False)
-    started = _transition(
-        task_id, QUEUED, RUNNING, where=lease, values={**values, "started_at": now}, **event
-    ) or _transition(task_id, RUNNING, RUNNING, where=lease, values=values, **event)
-    if not started:
-        db.session.rollback()
+    if task.state == QUEUED:
+        values["started_at"] = now
+    if not _transition(
+        task_id,
+        task.state,
+        RUNNING,
+        where=_lease(index, seq, running=False),
+        values=values,
+        action=EV_STAGE_STARTED,
+        actor=ACTOR_WORKER,
+        stage=name,
+    ):
+        db.session.rollback()  # moved since the read: a cancel or another worker won
         return None
     _set_stage(task_id, index, state=STAGE_RUNNING, started_at=now, worker=worker)
+    outputs = {}
+    if index:
+        outputs = dict(
+            db.session.execute(_OUTPUTS_BEFORE, {"task_id": task_id, "index": index}).all()
+        )
     db.session.commit()
-    task = db.session.get(Task, task_id)
-    outputs = {s.name: s.output for s in task.stages if s.position < index}
+    # The task's priority and params cannot change while this lease holds.
     return StageRun(
-        task_id=task.id,
+        task_id=task_id,
         type=task.type,
         params=task.params,
         stage_index=index,
         stage_name=name,
-        stage_count=task.stage_count,
+        stage_count=len(task.stage_names),
         priority=task.priority,
         dispatch_seq=seq,
         retry_number=task.retry_number,
@@ -657,19 +691,16 @@ def stop_cancelled_stage(run: StageRun) -> None:
 def report_progress(run: StageRun, fraction: float, message: str | None) -> None:
     """Progress of the running stage; not a transition, so no event."""
     db.session.execute(
-        update(Task)
-        .where(Task.id == run.task_id, *_lease(run.stage_index, run.dispatch_seq, running=True))
+        TASKS.update()
+        .where(TASKS.c.id == run.task_id, *_lease(run.stage_index, run.dispatch_seq, running=True))
         .values(stage_progress=fraction, progress_message=message, heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
     )
     db.session.commit()
 
 
 def should_stop(run: StageRun) -> bool:
     """True when a cancel was asked, or the stage's lease was superseded."""
-    row = db.session.execute(
-        select(Task.state, Task.dispatch_seq).where(Task.id == run.task_id)
-    ).one_or_none()
+    row = db.session.execute(_STOP_CHECK, {"task_id": run.task_id}).one_or_none()
     db.session.commit()  # end the read transaction (PostgreSQL would keep it open)
     return row is None or row.state != RUNNING or row.dispatch_seq != run.dispatch_seq
 
@@ -677,10 +708,9 @@ def should_stop(run: StageRun) -> bool:
 def heartbeat(run: StageRun) -> bool:
     """The worker still runs this stage; False once its lease was taken over (or it ended)."""
     result = db.session.execute(
-        update(Task)
-        .where(Task.id == run.task_id, *_lease(run.stage_index, run.dispatch_seq, running=True))
+        TASKS.update()
+        .where(TASKS.c.id == run.task_id, *_lease(run.stage_index, run.dispatch_seq, running=True))
         .values(heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
     )
     db.session.commit()
     return result.rowcount == 1

@@ -327,12 +327,12 @@ def test_cancel_racing_the_stage_end_has_exactly_one_winner(app, users):
     """Eight cancels and the worker's finish run at once; the task ends in one consistent state."""
     for _ in range(10):
         with app.app_context():
-            t = submit(users("alice"), stages=1)
-            run = lifecycle.start_stage(t.id, 0, 1)
+            task_id = submit(users("alice"), stages=1).id
+            run = lifecycle.start_stage(task_id, 0, 1)
         outcomes = race_cancels_against_finish(app, users, run)
         with app.app_context():
-            final = task(t.id)
-            trail = events(t.id)
+            final = task(task_id)
+            trail = events(task_id)
             terminal = [e for e in trail if e[2] in ("succeeded", "cancelled")]
             assert len(terminal) == 1, trail
             assert final.state == terminal[0][2] and not final.stage_running
