@@ -36,6 +36,10 @@ def _gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
         str(workers),
         "--threads",
         "4",
+        # Pages poll every 1.5-2 s: keep their connections open longer than
+        # that (gunicorn's default of 2 s closed them just as the next poll came).
+        "--keep-alive",
+        "10",
         "--access-logfile",
         "-",
         "--no-control-socket",  # a fixed socket path would clash between instances

@@ -1,0 +1,32 @@
+-- wrk script for bench/polling_load.py: every connection is one browser whose
+-- htmx polls the status fragment every POLL_PERIOD_MS (hx-trigger="every 2s").
+-- wrk calls delay() before each request. Like a browser, a connection sends
+-- its first request at once; its second waits a random part of a period, so
+-- from then on the browsers poll out of step, as ones opened at different
+-- times do. done() prints the line polling_load.py reads.
+
+local PERIOD = tonumber(os.getenv("POLL_PERIOD_MS"))
+local CONNECTIONS = tonumber(os.getenv("POLL_CONNECTIONS_PER_THREAD"))
+local waits = 0
+
+wrk.headers["HX-Request"] = "true"
+
+function delay()
+  waits = waits + 1
+  if waits <= CONNECTIONS then
+    return 0
+  elseif waits <= 2 * CONNECTIONS then
+    return math.random(0, PERIOD)
+  end
+  return PERIOD
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%d p50_us=%d p95_us=%d p99_us=%d max_us=%d "
+      .. "connect=%d read=%d write=%d status=%d timeout=%d\n",
+    summary.requests, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
