@@ -2,6 +2,8 @@
 
 import signal
 import time
+import urllib.parse
+from http.client import HTTPConnection
 
 import pytest
 
@@ -23,6 +25,8 @@ def test_serve_runs_web_and_worker_and_ctrl_c_stops_both(served):  # noqa: F811
     assert (status, answer["state"]) == (200, "cancelling")
     wait_for(lambda: http.call("GET", f"/tasks/{slow['id']}")[1]["state"] == "cancelled", 2)
 
+    polls_on_one_connection(http)
+
     server.send_signal(signal.SIGINT)
     assert server.wait(timeout=20) == 0
     time.sleep(0.2)
@@ -43,3 +47,18 @@ def test_serve_killed_with_sigkill_takes_its_children_down(served):  # noqa: F81
         return False
 
     wait_for(web_is_gone, 20)
+
+
+def polls_on_one_connection(api):
+    """A page polling every 2 s keeps its connection: gunicorn must not close it in between."""
+    address = urllib.parse.urlsplit(api.base)
+    connection = HTTPConnection(address.hostname, address.port, timeout=10)
+    headers = {"Authorization": f"Bearer {api.token}"}
+    for pause in (0, 2.5):
+        time.sleep(pause)
+        connection.request("GET", "/api/v1/tasks", headers=headers)
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200
+        assert response.getheader("Connection", "").lower() != "close"
+    connection.close()
