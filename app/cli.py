@@ -117,8 +117,13 @@ def serve(host, port, workers):
         except ChildProcessError:
             break
     forward(signal.SIGTERM, None)
-    codes = [child.wait() for child in children]
-    sys.exit(max(abs(code) for code in codes) if any(codes) else 0)
+    # A child ended by the stop signal we forwarded stopped as asked, even when
+    # it was still finishing the first one (gunicorn after a worker that left first).
+    asked = (-signal.SIGINT, -signal.SIGTERM)
+    failures = [
+        abs(code) for code in (child.wait() for child in children) if code not in (0, *asked)
+    ]
+    sys.exit(max(failures, default=0))
 
 
 @main.command()
