@@ -6,6 +6,7 @@ this run's own queue name) is set here before anything imports it; each
 test flushes the queue. tests/backends.py says which servers the run uses.
 """
 
+import functools
 import os
 import re
 import signal
@@ -19,7 +20,7 @@ os.environ["TASKDECK_QUEUE_NAME"] = f"taskdeck-tests-{os.getpid()}"
 import pytest  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from app import create_app  # noqa: E402
+from app import create_app, models  # noqa: E402
 from app.api.operations import OPERATIONS  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import User  # noqa: E402
@@ -27,6 +28,11 @@ from app.services import accounts, bulk  # noqa: E402
 from tasks.queue import huey  # noqa: E402
 from tasks.runner import bind_app  # noqa: E402
 from tests import backends  # noqa: E402
+
+# Each test makes its users afresh, and a real scrypt hash costs ~0.1 s of CPU:
+# over half the unit suite's time went on salting the same three passwords.
+# The hash is still real (logins verify it in full); only repeats are cached.
+models.generate_password_hash = functools.cache(models.generate_password_hash)
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "root": "root-password"}
 
