@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -88,24 +89,33 @@ def wait_until_up(http: Http) -> None:
     wait_for(up, timeout=30, interval=0.2)
 
 
-@pytest.fixture
-def served(tmp_path):
-    """Yield (Http, server process) for a fresh `taskdeck serve --workers 1`."""
-    env = process_env(tmp_path)
+@contextmanager
+def running_server(folder: Path):
+    """(Http, server process) for a fresh `taskdeck serve --workers 1` with its data in `folder`."""
+    env = process_env(folder)
     token = init_with_token(env)
     port = free_port()
-    with open(tmp_path / "serve.log", "w") as log:
+    with open(folder / "serve.log", "w") as log:
         server = subprocess.Popen(
             [TASKDECK, "serve", "--port", str(port), "--workers", "1"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    http = Http(f"http://127.0.0.1:{port}", token)
-    wait_until_up(http)
-    yield http, server
-    stop(server)
-    backends.drop_database(env["TASKDECK_DATABASE_URL"])
+    try:
+        http = Http(f"http://127.0.0.1:{port}", token)
+        wait_until_up(http)
+        yield http, server
+    finally:
+        stop(server)
+        backends.drop_database(env["TASKDECK_DATABASE_URL"])
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A server of the test's own, which the test may stop or kill."""
+    with running_server(tmp_path) as pair:
+        yield pair
 
 
 class Deck:

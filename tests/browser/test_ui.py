@@ -1,5 +1,8 @@
 """Real browser (Playwright + Debian's Chromium) against a real server and worker.
 
+The tests share one `taskdeck serve`; each starts with its worker idle and
+with new browser contexts, so none sees another's cookies or running tasks.
+
 Screenshots are written to test-artifacts/ (ignored by git).
 """
 
@@ -9,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import ADMIN_PASSWORD, Http, served  # noqa: F401  (fixture)
+from tests.conftest import wait_for
+from tests.live import ADMIN_PASSWORD, Http, running_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,12 +38,20 @@ def chromium():
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for the module (starting one takes ~5 s); `site` leaves it idle after a test."""
+    with running_server(tmp_path_factory.mktemp("browser")) as (http, _):
+        yield http
+
+
 @pytest.fixture
-def site(served, chromium):  # noqa: F811
-    http, _ = served
+def site(server, chromium):
+    http, contexts = server, []
 
     def open_page(javascript=True):
         context = chromium.new_context(java_script_enabled=javascript)
+        contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
         console = []
@@ -52,7 +64,22 @@ def site(served, chromium):  # noqa: F811
         page.wait_for_url(http.base + "/")
         return page
 
-    return http, open_page
+    yield http, open_page
+    for context in contexts:  # its pages would go on polling
+        context.close()
+    settle(http)
+
+
+def settle(http):
+    """Cancel what a test left queued or running, and wait until the one worker is free again."""
+    status, body = http.call("POST", "/tasks/cancel-all", {"cancel_running": True})
+    assert status == 200, body
+
+    def idle():
+        by_state = http.call("GET", "/tasks/stats")[1]["by_state"]
+        return by_state["queued"] + by_state["running"] + by_state["cancelling"] == 0
+
+    wait_for(idle, timeout=15, interval=0.1)
 
 
 def submit(http, **params):
