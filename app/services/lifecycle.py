@@ -373,33 +373,20 @@ def cancel(
     stops at its next check. With allow_running=False a running task is
     left alone and InvalidRequest is raised.
     """
-    now = utcnow()
-    at_once = {"finished_at": now, "cancel_requested_at": now}
-    common = {"action": EV_CANCELLED, "actor": actor, "reason": reason, "values": at_once}
     for _ in range(CANCEL_ATTEMPTS):
-        if _transition(task_id, QUEUED, CANCELLED, **common):
-            return _finish_cancel_at_once(task_id, QUEUED)
-        if allow_running:
-            between_stages = (Task.stage_running.is_(False),)
-            if _transition(task_id, RUNNING, CANCELLED, where=between_stages, **common):
-                return _finish_cancel_at_once(task_id, RUNNING)
-            if _transition(
+        at_once, requested = _cancel_moves(
+            [task_id], actor=actor, reason=reason, allow_running=allow_running
+        )
+        if task_id in at_once:
+            return _finish_cancel_at_once(task_id, at_once[task_id])
+        if requested:
+            db.session.commit()
+            return CancelOutcome(
                 task_id,
                 RUNNING,
                 CANCELLING,
-                where=(Task.stage_running.is_(True),),
-                values={"cancel_requested_at": now},
-                action=EV_CANCEL_REQUESTED,
-                actor=actor,
-                reason=reason,
-            ):
-                db.session.commit()
-                return CancelOutcome(
-                    task_id,
-                    RUNNING,
-                    CANCELLING,
-                    gettext("Cancellation requested; the worker stops at its next check"),
-                )
+                gettext("Cancellation requested; the worker stops at its next check"),
+            )
         state = _current_state(task_id)
         if state == CANCELLING:
             db.session.rollback()
@@ -413,6 +400,46 @@ def cancel(
             )
     db.session.rollback()
     raise InvalidRequest(gettext("Task changed state while being cancelled; try again"))
+
+
+def _cancel_moves(
+    task_ids: list[str], *, actor: str, reason: str | None, allow_running: bool
+) -> tuple[dict[str, str], set[str]]:
+    """The cancel transitions, shared by `cancel` and `cancel_set`. Caller commits.
+
+    Queued -> cancelled; with allow_running, also running between stages ->
+    cancelled and running in a stage -> cancelling. Each is one conditional
+    UPDATE over the tasks the earlier ones did not move. Returns
+    ({id: state before} for those cancelled at once, ids now cancelling).
+    """
+    now = utcnow()
+    common = {
+        "action": EV_CANCELLED,
+        "actor": actor,
+        "reason": reason,
+        "values": {"finished_at": now, "cancel_requested_at": now},
+    }
+    at_once = dict.fromkeys(_transition_set(task_ids, QUEUED, CANCELLED, **common), QUEUED)
+    rest = [i for i in task_ids if i not in at_once]
+    if not (allow_running and rest):
+        return at_once, set()
+    between_stages = (Task.stage_running.is_(False),)
+    moved = _transition_set(rest, RUNNING, CANCELLED, where=between_stages, **common)
+    at_once.update(dict.fromkeys(moved, RUNNING))
+    rest = [i for i in rest if i not in moved]
+    if not rest:
+        return at_once, set()
+    requested = _transition_set(
+        rest,
+        RUNNING,
+        CANCELLING,
+        where=(Task.stage_running.is_(True),),
+        values={"cancel_requested_at": now},
+        action=EV_CANCEL_REQUESTED,
+        actor=actor,
+        reason=reason,
+    )
+    return at_once, requested
 
 
 def _finish_cancel_at_once(task_id: str, previous: str) -> CancelOutcome:
@@ -439,28 +466,9 @@ def cancel_set(
     cancelled = left = 0
     for start in range(0, len(task_ids), BULK_CHUNK):
         chunk = task_ids[start : start + BULK_CHUNK]
-        now = utcnow()
-        common = {
-            "action": EV_CANCELLED,
-            "actor": actor,
-            "reason": reason,
-            "values": {"finished_at": now, "cancel_requested_at": now},
-        }
-        at_once = _transition_set(chunk, QUEUED, CANCELLED, **common)
-        requested = set()
-        if allow_running:
-            between_stages = (Task.stage_running.is_(False),)
-            at_once |= _transition_set(chunk, RUNNING, CANCELLED, where=between_stages, **common)
-            requested = _transition_set(
-                chunk,
-                RUNNING,
-                CANCELLING,
-                where=(Task.stage_running.is_(True),),
-                values={"cancel_requested_at": now},
-                action=EV_CANCEL_REQUESTED,
-                actor=actor,
-                reason=reason,
-            )
+        at_once, requested = _cancel_moves(
+            chunk, actor=actor, reason=reason, allow_running=allow_running
+        )
         if at_once:
             _skip_pending_stages(*at_once)
         db.session.commit()
