@@ -13,10 +13,12 @@ Queue messages are sent only after the commit, so a worker never receives a
 message for a row it cannot see yet.
 """
 
+import functools
 from dataclasses import dataclass
 
 from flask_babel import gettext
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import any_, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.constants import (
     ACTOR_SYSTEM,
@@ -107,14 +109,36 @@ class StageRun:
 # every stage (bench/overhead.py). Those with a fixed shape are built once.
 TASKS, STAGES, EVENTS = Task.__table__, TaskStage.__table__, TaskEvent.__table__
 _EVENT_FIELDS = ("at", "actor", "action", "from_state", "to_state", "stage", "reason")
-# One INSERT ... SELECT records the same event for one task or ten thousand.
-_ADD_EVENTS = insert(EVENTS).from_select(
-    ["task_id", *_EVENT_FIELDS],
-    select(
-        TASKS.c.id,
-        *(bindparam(f"event_{name}", type_=EVENTS.c[name].type) for name in _EVENT_FIELDS),
-    ).where(TASKS.c.id.in_(bindparam("event_ids", expanding=True))),
-)
+
+
+def _on_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def _one_of(column, name: str, postgres: bool):
+    """`column` is one of the ids bound to `name` (a list).
+
+    On PostgreSQL `= ANY(:name)`, one array parameter; elsewhere `IN (...)`,
+    a parameter per id. Cancel-all binds 500 ids per statement, and
+    rendering and parsing those placeholders was a fifth of its time.
+    """
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+@functools.cache
+def _add_events(postgres: bool):
+    """One INSERT ... SELECT records the same event for one task or ten thousand."""
+    return insert(EVENTS).from_select(
+        ["task_id", *_EVENT_FIELDS],
+        select(
+            TASKS.c.id,
+            *(bindparam(f"event_{name}", type_=EVENTS.c[name].type) for name in _EVENT_FIELDS),
+        ).where(_one_of(TASKS.c.id, "event_ids", postgres)),
+    )
+
+
 _RUNNABLE = select(
     TASKS.c.state,
     TASKS.c.type,
@@ -159,16 +183,17 @@ def _transition_set(
     Returns the ids that moved. Every transition is also a sign of life
     (`heartbeat_at`), which is what the reaper measures staleness from.
     """
-    now = utcnow()
+    now, postgres = utcnow(), _on_postgres()
     moved = db.session.scalars(
         TASKS.update()
-        .where(TASKS.c.id.in_(task_ids), TASKS.c.state == from_state, *where)
+        .where(_one_of(TASKS.c.id, "ids", postgres), TASKS.c.state == from_state, *where)
         .values(state=to_state, heartbeat_at=now, **(values or {}))
-        .returning(TASKS.c.id)
+        .returning(TASKS.c.id),
+        {"ids": list(task_ids)},
     ).all()
     if moved:
         db.session.execute(
-            _ADD_EVENTS,
+            _add_events(postgres),
             {
                 "event_ids": moved,
                 "event_at": now,
@@ -194,8 +219,9 @@ def _set_stage(task_id: str, position: int, **values) -> None:
 def _skip_pending_stages(*task_ids: str) -> None:
     db.session.execute(
         STAGES.update()
-        .where(STAGES.c.task_id.in_(task_ids), STAGES.c.state == STAGE_PENDING)
-        .values(state=STAGE_SKIPPED)
+        .where(_one_of(STAGES.c.task_id, "ids", _on_postgres()), STAGES.c.state == STAGE_PENDING)
+        .values(state=STAGE_SKIPPED),
+        {"ids": list(task_ids)},
     )
 
 
