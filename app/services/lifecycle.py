@@ -484,7 +484,7 @@ def cancel_set(
     """`cancel` for many tasks (callers checked permission): (cancelled or cancelling, left alone).
 
     A few set-based statements per chunk of BULK_CHUNK tasks, each chunk its
-    own short transaction. A task that moved between those statements goes
+    own short transaction. The few tasks those statements did not move go
     through the one-by-one `cancel`. Queue messages are not revoked: a worker
     drops a cancelled task's message after one read (start_stage), which is
     cheaper than thousands of revokes on the request's clock.
@@ -499,25 +499,17 @@ def cancel_set(
             _skip_pending_stages(*at_once)
         db.session.commit()
         cancelled += len(at_once) + len(requested)
-        rest = [i for i in chunk if i not in at_once and i not in requested]
-        states = dict(
-            db.session.execute(select(Task.id, Task.state).where(Task.id.in_(rest))).all()
-        )
-        db.session.commit()
-        for task_id in rest:
-            state = states.get(task_id)
-            if state == CANCELLING:
-                cancelled += 1
-            elif state == QUEUED or (state == RUNNING and allow_running):
-                # It moved between the statements above: the one-by-one path retries.
-                try:
-                    cancel(task_id, actor=actor, reason=reason, allow_running=allow_running)
-                except InvalidRequest:
-                    left += 1
-                else:
-                    cancelled += 1
-            else:
+        # Left over: already cancelling, finished, running while allow_running
+        # is off, or moved between the statements above. `cancel` tells which.
+        for task_id in chunk:
+            if task_id in at_once or task_id in requested:
+                continue
+            try:
+                cancel(task_id, actor=actor, reason=reason, allow_running=allow_running)
+            except InvalidRequest:
                 left += 1
+            else:
+                cancelled += 1
     return cancelled, left
 
 
