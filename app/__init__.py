@@ -1,13 +1,20 @@
-"""Taskdeck: Flask app factory."""
+"""Taskdeck: the Flask app factory, which also builds the queue from the same config."""
 
 import json
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.routing import BaseConverter
 
 from app.config import Config
+from app.jsonio import StrictJSONProvider
+from app.models import TASK_ID_PATTERN
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class TaskIdConverter(BaseConverter):
+    regex = TASK_ID_PATTERN
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -16,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    app.json = StrictJSONProvider(app)
     app.config.from_object(Config())
     if test_config:
         app.config.update(test_config)
@@ -23,10 +31,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Store JSON as UTF-8 text, so Chinese stays searchable and byte-exact.
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",
-        {"json_serializer": lambda obj: json.dumps(obj, ensure_ascii=False)},
+        {"json_serializer": lambda obj: json.dumps(obj, ensure_ascii=False, allow_nan=False)},
     )
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
 
     from app.extensions import csrf, db, login_manager, migrate
 
@@ -35,7 +41,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
 
+    # `<task_id:...>` matches only what could be a task id, so `GET /tasks/cancel-all`
+    # is a 405 (the route is POST-only), not a lookup of a task named "cancel-all".
+    app.url_map.converters["task_id"] = TaskIdConverter
+
     from app import api, auth, errors, i18n, security, web
+    from app.queue import StageQueue, make_huey
+    from app.services import catalog, dispatch
+
+    dispatch.init_app(app, StageQueue(make_huey(app.config["QUEUE_URL"], app.config["QUEUE_NAME"])))
+    catalog.pipelines()  # a plug-in that fails to load stops start-up here, by name
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(web.bp)

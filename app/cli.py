@@ -1,9 +1,10 @@
 """The `taskdeck` command: a Flask CLI group with the app preset.
 
 `serve` runs gunicorn and one worker as child processes in the foreground;
-Ctrl-C (SIGINT to the whole process group) or SIGTERM stops both.
+Ctrl-C or SIGTERM stops both (the worker gracefully, see tasks/worker.py).
 """
 
+import functools
 import logging
 import os
 import signal
@@ -12,17 +13,36 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
-from app import create_app
-from app.services import accounts, lifecycle
+from app import create_app, preflight
+from app.constants import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
+from app.schemas import inputs
+from app.services import accounts, commands
 from app.services.errors import ServiceError
-from tasks.pipelines import coerce_params
+
+# Nothing imported here opens the queue or the database (the app factory
+# does), so `preflight_first` can check them before anything touches them.
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
 def main():
     """Taskdeck: a control deck for long-running, multi-stage background tasks."""
+
+
+def preflight_first(command):
+    """Check the data folder and SQLite files (app/preflight.py), then build the app as usual."""
+    in_app = with_appcontext(command)
+
+    @functools.wraps(command)
+    def checked(*args, **kwargs):
+        try:
+            preflight.check()
+        except preflight.PreflightError as exc:
+            raise click.ClickException(str(exc)) from None
+        return in_app(*args, **kwargs)
+
+    return checked
 
 
 def _gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
@@ -47,33 +67,31 @@ def _gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
     ]
 
 
-@main.command()
+@main.command(with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--web-workers", default=2, show_default=True, type=int)
+@preflight_first
 def web(host, port, web_workers):
     """Run the web server (gunicorn)."""
     argv = _gunicorn_argv(host, port, web_workers)
     os.execv(argv[0], argv)
 
 
-@main.command()
+@main.command(with_appcontext=False)
 @click.option("--workers", default=2, show_default=True, type=int, help="Stages run at once.")
+@preflight_first
 def worker(workers):
     """Run a worker: executes stages and runs the reaper.
 
-    SIGTERM or SIGINT: take no new stages, let running ones finish within
-    TASKDECK_SHUTDOWN_GRACE seconds, hand back the rest (a second signal
-    skips the wait).
+    SIGTERM: take no new stages, let running ones finish within
+    TASKDECK_SHUTDOWN_GRACE seconds, hand back the rest (a second SIGTERM
+    ends the wait). SIGINT: hand running stages back at once.
     """
-    from tasks.queue import huey
-    from tasks.runner import bind_app
-    from tasks.worker import run_worker
+    from tasks.worker import run_worker  # the entry point is the one place app/ meets tasks/
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = current_app._get_current_object()
-    bind_app(app)
-    run_worker(app, huey, workers)
+    run_worker(current_app._get_current_object(), workers)
 
 
 def _stop_with_parent() -> None:
@@ -85,7 +103,7 @@ def _stop_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-@main.command()
+@main.command(with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
     "--port",
@@ -94,19 +112,27 @@ def _stop_with_parent() -> None:
     show_default="$PORT or 8000",
 )
 @click.option("--workers", default=2, show_default=True, type=int)
+@preflight_first
 def serve(host, port, workers):
     """Run the web server and one worker together until Ctrl-C."""
     worker_argv = [sys.executable, "-m", "app.cli", "worker", "--workers", str(workers)]
-    children = [
-        subprocess.Popen(argv, preexec_fn=_stop_with_parent)
+    # In sessions of their own, the children hear Ctrl-C only through `forward`:
+    # the worker always gets SIGTERM, its graceful signal, so a running stage
+    # may finish; a second Ctrl-C is a second SIGTERM, which hands it back.
+    web, worker = children = [
+        subprocess.Popen(argv, preexec_fn=_stop_with_parent, start_new_session=True)
         for argv in (_gunicorn_argv(host, port, 2), worker_argv)
     ]
     click.echo(f"Taskdeck on http://{host}:{port}/ with a worker; Ctrl-C stops both.")
 
+    stopping: set[int] = set()  # children asked to stop, by pid
+
     def forward(signum, _frame):
-        for child in children:
+        stop_web = signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
+        for child, stop in ((web, stop_web), (worker, signal.SIGTERM)):
             if child.poll() is None:
-                child.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+                child.send_signal(stop)
+                stopping.add(child.pid)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
@@ -116,7 +142,10 @@ def serve(host, port, workers):
             os.wait()
         except ChildProcessError:
             break
-    forward(signal.SIGTERM, None)
+    for child in children:
+        # Not twice: a second SIGTERM would cut the worker's grace period short.
+        if child.poll() is None and child.pid not in stopping:
+            child.send_signal(signal.SIGTERM)
     # A child ended by the stop signal we forwarded stopped as asked, even when
     # it was still finishing the first one (gunicorn after a worker that left first).
     asked = (-signal.SIGINT, -signal.SIGTERM)
@@ -126,7 +155,8 @@ def serve(host, port, workers):
     sys.exit(max(failures, default=0))
 
 
-@main.command()
+@main.command(with_appcontext=False)
+@preflight_first
 def init():
     """Create or migrate the database and create the admin user on first run."""
     from flask_migrate import upgrade
@@ -156,6 +186,19 @@ def user_create(name, password, admin):
     click.echo(f"Created user '{name}'{' (admin)' if admin else ''}")
 
 
+@user.command("password")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def user_password(name, password):
+    """Set a user's password; every browser login of theirs ends (API tokens stay)."""
+    found = _user_or_fail(name)
+    try:
+        accounts.set_password(found, password)
+    except ServiceError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"Changed the password of '{name}'; their browser logins have ended")
+
+
 @main.group()
 def token():
     """Manage API tokens."""
@@ -175,21 +218,28 @@ def token_create(username, name):
 @main.command()
 @click.argument("task_type")
 @click.option("--param", "-p", multiple=True, metavar="KEY=VALUE", help="Repeat for each param.")
-@click.option("--priority", default=6, show_default=True, type=click.IntRange(0, 11))
+@click.option(
+    "--priority",
+    default=str(PRIORITY_DEFAULT),
+    show_default=True,
+    help=f"{PRIORITY_MIN} (most urgent) to {PRIORITY_MAX} (lowest).",
+)
 @click.option("--user", "username", default="admin", show_default=True, help="Owner.")
 def submit(task_type, param, priority, username):
-    """Submit a task and print its id."""
-    raw = {}
+    """Submit a task and print its id (read like the JSON API's and the form's input)."""
+    given: dict[str, list[str]] = {}
     for item in param:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
-        raw[key] = value
+        given.setdefault(f"params.{key}", []).append(value)
+    # One value is text; several are refused by name, as a repeated form field is.
+    fields = {name: values[0] if len(values) == 1 else values for name, values in given.items()}
+    fields.update(type=task_type, priority=priority)
     owner = _user_or_fail(username)
     try:
-        task = lifecycle.submit(
-            owner, task_type, coerce_params(task_type, raw), priority, actor=owner.username
-        )
+        data = inputs.parse(inputs.TaskCreate, fields)
+        task = commands.submit(owner, data.type, data.params, data.priority, actor=owner.username)
     except ServiceError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(task.id)

@@ -1,6 +1,6 @@
 """Settings read from the environment, with single-box defaults.
 
-Kept free of Flask imports so the worker's queue module can read the same
+Kept free of Flask imports so benchmarks and tools can read the same
 settings without building the web app.
 """
 
@@ -50,6 +50,7 @@ class Config:
         self.DATA_DIR = str(data_dir(env))
         self.SQLALCHEMY_DATABASE_URI = database_url(env)
         self.QUEUE_URL = queue_url(env)
+        self.QUEUE_NAME = queue_name(env)
         self.SECRET_KEY = secret_key(env)
         # Views decide themselves when to check CSRF: bearer-token API calls are exempt.
         self.WTF_CSRF_CHECK_DEFAULT = False

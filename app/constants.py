@@ -1,17 +1,14 @@
 """Status words, priorities, actions and error codes: the one place they are spelled."""
 
-# Task states (DESIGN.md section 2).
+# Task state words; which moves between them are allowed, and which are
+# terminal, cancellable or retryable, is declared in app/services/states.py.
 QUEUED = "queued"
 RUNNING = "running"
 CANCELLING = "cancelling"
 SUCCEEDED = "succeeded"
+PARTIAL_SUCCESS = "partial_success"
 FAILED = "failed"
 CANCELLED = "cancelled"
-
-STATES = (QUEUED, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED)
-ACTIVE_STATES = (QUEUED, RUNNING, CANCELLING)
-TERMINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
-RETRYABLE_STATES = (FAILED, CANCELLED)
 
 # Stage states.
 STAGE_PENDING = "pending"

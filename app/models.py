@@ -11,13 +11,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.constants import (
-    PRIORITY_DEFAULT,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    TERMINAL_STATES,
-)
+from app.constants import PRIORITY_DEFAULT, QUEUED, RUNNING, SUCCEEDED
 from app.extensions import db
 
 
@@ -26,7 +20,16 @@ def utcnow() -> datetime:
 
 
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="microseconds") + "Z"
+    """ISO 8601 in UTC with a Z, as clients get every time: 2026-11-24T21:28:21.123456Z."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+# What new_task_id() makes: 32 lower-case hex digits.
+TASK_ID_PATTERN = "[0-9a-f]{32}"
 
 
 def new_task_id() -> str:
@@ -42,11 +45,37 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    # Not a column: the token of the browser login this object was loaded
+    # through (app.auth sets it). Flask-Login keeps it in the session and the
+    # remember cookie, so each login has its own; get_id() stays the user id.
+    login_token = None
+
+    def get_login_token(self) -> str | None:
+        return self.login_token
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+
+class LoginSession(db.Model):
+    """A browser login; only its token's SHA-256 is stored.
+
+    Logging out deletes it, a password change deletes all of the user's: a
+    copied session or remember cookie then names no login and is refused.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
 
 
 class ApiToken(db.Model):
@@ -64,16 +93,6 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "prefix": self.prefix,
-            "created_at": iso(self.created_at),
-            "last_used_at": iso(self.last_used_at),
-            "revoked_at": iso(self.revoked_at),
-        }
 
 
 class Task(db.Model):
@@ -124,7 +143,6 @@ class Task(db.Model):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     cancel_requested_at: Mapped[datetime | None]
-    archived: Mapped[bool] = mapped_column(default=False)
 
     owner: Mapped[User] = relationship(lazy="joined")
     stages: Mapped[list["TaskStage"]] = relationship(
@@ -136,8 +154,9 @@ class Task(db.Model):
         return len(self.stage_names)
 
     @property
-    def is_terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
+    def stage(self) -> str | None:
+        """The stage running now or next; None once every stage is done."""
+        return self.stage_names[self.stage_index] if self.stage_index < self.stage_count else None
 
     @property
     def progress(self) -> float:
@@ -160,33 +179,6 @@ class Task(db.Model):
         elapsed = (utcnow() - self.started_at).total_seconds()
         return round(elapsed * (1.0 - self.progress) / gained, 1)
 
-    def to_dict(self) -> dict:
-        name = self.stage_names[self.stage_index] if self.stage_index < self.stage_count else None
-        return {
-            "id": self.id,
-            "type": self.type,
-            "state": self.state,
-            "stage": name,
-            "stage_index": self.stage_index,
-            "stage_count": self.stage_count,
-            "progress": self.progress,
-            "progress_message": self.progress_message,
-            "eta_seconds": self.eta_seconds,
-            "priority": self.priority,
-            "params": self.params,
-            "error_code": self.error_code,
-            "error_message": self.error_message,
-            "retryable": self.retryable,
-            "retry_of": self.retry_of,
-            "retried_by": self.retried_by,
-            "owner": self.owner.username,
-            "created_at": iso(self.created_at),
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
-            "cancel_requested_at": iso(self.cancel_requested_at),
-            "archived": self.archived,
-        }
-
 
 class TaskStage(db.Model):
     """One row per stage per task; `output` is the checkpoint later stages and retries reuse."""
@@ -208,17 +200,6 @@ class TaskStage(db.Model):
 
     task: Mapped[Task] = relationship(back_populates="stages")
 
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "state": self.state,
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
-            "output": self.output,
-            "reused": self.reused,
-            "worker": self.worker,
-        }
-
 
 class TaskEvent(db.Model):
     """Audit trail: who moved a task from which state to which, and why."""
@@ -235,17 +216,6 @@ class TaskEvent(db.Model):
     to_state: Mapped[str | None] = mapped_column(String(16))
     stage: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
-
-    def to_dict(self) -> dict:
-        return {
-            "action": self.action,
-            "actor": self.actor,
-            "from_state": self.from_state,
-            "to_state": self.to_state,
-            "stage": self.stage,
-            "reason": self.reason,
-            "at": iso(self.at),
-        }
 
 
 class PeriodicRun(db.Model):

@@ -1,15 +1,18 @@
 """HTTP hardening: security headers and CSP (Flask-Talisman), login rate limit (Flask-Limiter),
-and the proxy setting that makes both see the real client.
+the proxy setting that makes both see the real client, and what a body may hold.
 
 htmx needs no inline script, so the CSP allows only this site; its own
 injected indicator <style> is switched off in base.html (htmx-config).
 """
+
+import io
 
 from flask import request
 from flask_babel import gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.services.errors import InvalidRequest
@@ -43,11 +46,60 @@ def _strings(value):
 
 def refuse_nul_characters() -> None:
     """PostgreSQL text cannot hold NUL (0x00): refuse it at the door, the same on every backend."""
-    texts = [request.path, *request.args.values(), *request.form.values()]
+    texts = [request.path]
+    for fields in (request.args, request.form):  # every value of a repeated field, and keys
+        texts.extend(
+            text
+            for key, values in fields.lists()
+            for text in (key, *values)
+            if isinstance(text, str)  # a multipart part whose name does not parse has None
+        )
     if request.is_json:
         texts.extend(_strings(request.get_json(silent=True)))
     if any("\x00" in text for text in texts):
         raise InvalidRequest(gettext("Text must not contain NUL (0x00) characters"))
+
+
+class ChunkedBodyLimit:
+    """WSGI middleware: a body sent without Content-Length (chunked) meets the same limit.
+
+    Werkzeug reads such a body up to MAX_CONTENT_LENGTH and stops there, so a
+    view would act on the first MiB of a longer body (a 201 for a cut-off
+    JSON text). Here it is read once, up to one byte past the limit: longer is
+    a 413 (raised in `refuse_oversized_bodies`, so it is rendered like any
+    error), shorter is handed on with its length.
+    """
+
+    def __init__(self, wsgi_app, limit: int):
+        self.wsgi_app, self.limit = wsgi_app, limit
+
+    def __call__(self, environ, start_response):
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not environ.get("CONTENT_LENGTH"):
+            body = self._read(environ["wsgi.input"])
+            if len(body) > self.limit:
+                environ[TOO_LARGE], body = True, b""
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        return self.wsgi_app(environ, start_response)
+
+    def _read(self, stream) -> bytes:
+        """Up to one byte past the limit (a server may hand it over in pieces)."""
+        parts, size = [], 0
+        while size <= self.limit:
+            part = stream.read(self.limit + 1 - size)
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        return b"".join(parts)
+
+
+TOO_LARGE = "taskdeck.body_too_large"
+
+
+def refuse_oversized_bodies() -> None:
+    if request.environ.get(TOO_LARGE):
+        raise RequestEntityTooLarge()
 
 
 def init_app(app) -> None:
@@ -65,4 +117,6 @@ def init_app(app) -> None:
         referrer_policy="same-origin",
     )
     limiter.init_app(app)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
+    app.before_request(refuse_oversized_bodies)
     app.before_request(refuse_nul_characters)

@@ -5,7 +5,7 @@ import time
 from harness import figure, make_app
 
 from app.extensions import db
-from app.services import accounts, lifecycle
+from app.services import accounts, commands
 
 TASKS = 10_000
 
@@ -16,7 +16,7 @@ def main() -> None:
         user = accounts.find_user("bench")
         started = time.perf_counter()
         for _ in range(TASKS):
-            lifecycle.submit(user, "demo", {"stages": 2, "seconds": 0}, 6, actor="bench")
+            commands.submit(user, "demo", {"stages": 2, "seconds": 0}, 6, actor="bench")
         seeded = time.perf_counter() - started
         db.session.remove()
     client = app.test_client()

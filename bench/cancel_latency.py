@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Task
-from app.services import accounts, lifecycle
+from app.services import accounts, commands
 
 ROUNDS, AT_ONCE = 10, 20
 
@@ -33,7 +33,7 @@ def main() -> None:
         consumer = start_consumer(app, AT_ONCE)
         for _ in range(ROUNDS):
             ids = [
-                lifecycle.submit(user, "demo", {"stages": 1, "seconds": 120}, 6, actor="b").id
+                commands.submit(user, "demo", {"stages": 1, "seconds": 120}, 6, actor="b").id
                 for _ in range(AT_ONCE)
             ]
             while (

@@ -18,12 +18,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.services import accounts  # noqa: E402
-from tasks.queue import huey  # noqa: E402
-from tasks.runner import bind_app  # noqa: E402
+from app.services import (
+    accounts,  # noqa: E402
+    dispatch,  # noqa: E402
+)
+from tasks.worker import consumer_for  # noqa: E402
 
 # An in-process consumer logs every revoked (cancelled) message it skips.
 logging.getLogger("huey").setLevel(logging.ERROR)
+
+# Quick polling, the same for Taskdeck's consumer and raw Huey's.
+POLLING = {
+    "periodic": False,
+    "initial_delay": 0.01,
+    "backoff": 1.1,
+    "max_delay": 0.05,
+    "check_worker_health": False,
+}
 
 
 def backend() -> str:
@@ -43,26 +54,19 @@ def make_app():
         db.create_all()
         user = accounts.create_user("bench", "bench-password", is_admin=True)
         token = accounts.create_token(user, "bench")[1]
-    huey.flush()
+        dispatch.stage_queue().huey.flush()
     return app, token
 
 
-def start_consumer(app, workers: int, queue=huey):
-    """A real Huey consumer (threads) of `queue` in this process; stop() it when done.
+def start_consumer(app, workers: int, raw_huey=None):
+    """A real Huey consumer (threads) in this process; stop() it when done.
 
-    With an `app`, Taskdeck's stages run in it; without, `queue` is a plain Huey.
+    Taskdeck's worker on `app`'s queue, or, given `raw_huey`, a plain Huey consumer.
     """
-    if app is not None:
-        bind_app(app)
-    consumer = queue.create_consumer(
-        workers=workers,
-        worker_type="thread",
-        periodic=False,
-        initial_delay=0.01,
-        backoff=1.1,
-        max_delay=0.05,
-        check_worker_health=False,
-    )
+    if raw_huey is None:
+        consumer = consumer_for(app, workers, **POLLING)
+    else:
+        consumer = raw_huey.create_consumer(workers=workers, worker_type="thread", **POLLING)
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     consumer.start()  # it installs signal handlers: keep ours (Ctrl-C)
     for sig, handler in saved.items():

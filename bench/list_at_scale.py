@@ -53,7 +53,6 @@ def seed() -> None:
                     finished_at=created,
                     heartbeat_at=created,
                     lost_attempts=0,
-                    archived=False,
                 )
             )
             stages += [

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from app import config
 from app.extensions import db
 from app.models import Task
-from app.services import accounts, lifecycle
-from tasks.queue import make_huey
+from app.queue import make_huey
+from app.services import accounts, commands
 
 TASKS = 500
 WORKERS = 4
@@ -27,7 +27,7 @@ def taskdeck_throughput(app) -> float:
         consumer = start_consumer(app, WORKERS)
         started = time.perf_counter()
         for _ in range(TASKS):
-            lifecycle.submit(user, "demo", {"stages": 1, "seconds": 0}, 6, actor="bench")
+            commands.submit(user, "demo", {"stages": 1, "seconds": 0}, 6, actor="bench")
         while True:
             done = db.session.scalar(
                 select(func.count()).select_from(Task).where(Task.state == "succeeded")
@@ -50,7 +50,7 @@ def raw_throughput() -> float:
     def noop():
         finished.release()
 
-    consumer = start_consumer(None, WORKERS, raw)
+    consumer = start_consumer(None, WORKERS, raw_huey=raw)
     started = time.perf_counter()
     for _ in range(TASKS):
         noop()

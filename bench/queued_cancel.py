@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Task, TaskEvent
-from app.services import accounts, lifecycle
+from app.services import accounts, cancelling, commands
 
 TASKS = 1_000
 WORKERS = 4
@@ -23,7 +23,7 @@ def main() -> None:
     with app.app_context():
         user = accounts.find_user("bench")
         ids = [
-            lifecycle.submit(user, "demo", {"stages": 1, "seconds": 0}, 6, actor="bench").id
+            commands.submit(user, "demo", {"stages": 1, "seconds": 0}, 6, actor="bench").id
             for _ in range(TASKS)
         ]
         consumer = start_consumer(app, WORKERS)
@@ -32,7 +32,7 @@ def main() -> None:
         started = time.perf_counter()
         for task_id in ids:
             try:
-                previous[task_id] = lifecycle.request_cancel(user, task_id).previous_state
+                previous[task_id] = cancelling.request_cancel(user, task_id).previous_state
             except Exception:  # finished before its cancel came: not a cancelled task
                 previous[task_id] = "finished"
         wall = time.perf_counter() - started

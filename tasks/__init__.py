@@ -1,1 +1,1 @@
-"""Worker side: the Huey queue, the stage runner and the pipelines."""
+"""The worker package: the stage runner, the Huey consumer with its reaper, and the pipelines."""

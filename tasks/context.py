@@ -1,22 +1,18 @@
 """What a stage gets to talk to the system: progress, cancellation, logging."""
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 
-from app.services import lifecycle
+from app.services import lease
 
 log = logging.getLogger("taskdeck.stage")
 
 # Progress is written at most this often (the final 1.0 always is), so a
 # stage reporting every 100 ms does not turn into 10 writes a second.
 PROGRESS_INTERVAL = 0.25
-
-
-# Set when the worker process is shutting down and its grace period is over:
-# running stages stop at their next check and are handed back to the queue.
-HAND_BACK = threading.Event()
 
 
 class TaskCancelled(Exception):
@@ -28,8 +24,12 @@ class StageHandedBack(Exception):
 
 
 class StageContext:
-    def __init__(self, run: lifecycle.StageRun):
+    """`ctx`, the first argument of every stage function."""
+
+    def __init__(self, run: lease.StageRun, handing_back: threading.Event):
         self._run = run
+        # Set when the worker is shutting down and its grace period is over.
+        self._handing_back = handing_back
         self._last_write = 0.0
         self._on_cancel: list[Callable[[], None]] = []
 
@@ -51,12 +51,15 @@ class StageContext:
         return self._run.retry_number
 
     def progress(self, fraction: float, message: str | None = None) -> None:
-        fraction = min(max(float(fraction), 0.0), 1.0)
+        fraction = float(fraction)
+        if not math.isfinite(fraction):
+            raise ValueError(f"progress must be a finite number, not {fraction}")
+        fraction = min(max(fraction, 0.0), 1.0)
         now = time.monotonic()
         if fraction < 1.0 and now - self._last_write < PROGRESS_INTERVAL:
             return
         self._last_write = now
-        lifecycle.report_progress(self._run, fraction, message)
+        lease.report_progress(self._run, fraction, message)
 
     def check_cancelled(self) -> None:
         """Raise TaskCancelled if a cancel was asked (after running on_cancel callbacks).
@@ -64,11 +67,11 @@ class StageContext:
         Also the stage's chance to leave a worker that is shutting down
         (StageHandedBack), and to notice its lease was taken over.
         """
-        if HAND_BACK.is_set():
+        if self._handing_back.is_set():
             for callback in self._on_cancel:
                 callback()
             raise StageHandedBack()
-        if lifecycle.should_stop(self._run):
+        if lease.should_stop(self._run):
             for callback in self._on_cancel:
                 callback()
             raise TaskCancelled()

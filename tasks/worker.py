@@ -1,44 +1,28 @@
 """`taskdeck worker`: a Huey consumer that hands stages back on shutdown, and the reaper.
 
-On SIGTERM or SIGINT it stops taking stages, lets running ones finish for
-SHUTDOWN_GRACE seconds, then asks the rest to stop at their next check and
-hands them back to the queue from their checkpoint. A second signal skips
-the grace period. What a stuck stage still holds when the process exits is
-recovered by the reaper once its heartbeat goes stale.
+Built on Huey's public consumer API: SIGTERM is the graceful signal (take
+no new stages, let running ones finish within `shutdown_timeout` =
+TASKDECK_SHUTDOWN_GRACE seconds; a second SIGTERM ends the wait), SIGINT
+stops at once. Either way, stages still running when the consumer stops
+are reported by Huey's `interrupted` signal: they stop at their next check
+and are handed back to the queue from their checkpoint. What a stuck stage
+still holds when the process exits is recovered by the reaper once its
+heartbeat goes stale.
 """
 
 import logging
-import signal
 import threading
+import time
 
-from huey.consumer import Consumer
+from huey.signals import SIGNAL_INTERRUPTED
 
-from app.services import recovery
-from tasks.context import HAND_BACK
-from tasks.runner import worker_identity
+from app.services import dispatch, recovery
+from tasks.runner import StageRunner, worker_identity
 
 log = logging.getLogger("taskdeck.worker")
 
 # After the grace period, how long stages get to notice the hand-back.
 HAND_BACK_WAIT = 10.0
-
-
-class GracefulConsumer(Consumer):
-    """Huey's thread consumer, with SIGTERM as graceful as SIGINT and a hand-back at the end."""
-
-    def __init__(self, huey, grace: float, **kwargs):
-        super().__init__(huey, shutdown_timeout=grace, worker_type="thread", **kwargs)
-        self._signal_actions[signal.SIGTERM] = (False, True)
-        self._signal_actions[signal.SIGINT] = (False, True)
-
-    def _interrupt_workers(self):
-        """The grace period is over: running stages stop at their next check and are requeued."""
-        busy = [t for _, t in self.worker_threads if t.is_alive()]
-        if busy:
-            log.warning("handing back the stages of %d busy worker thread(s)", len(busy))
-        HAND_BACK.set()
-        for thread in busy:
-            thread.join(HAND_BACK_WAIT / len(busy))
 
 
 class Reaper(threading.Thread):
@@ -74,13 +58,43 @@ class Reaper(threading.Thread):
                 log.exception("reaper pass failed")
 
 
-def run_worker(app, huey, workers: int) -> None:
+def consumer_for(app, workers: int, **options):
+    """A Huey thread consumer running this app's stages; `options` tune polling.
+
+    SIGTERM is graceful for `TASKDECK_SHUTDOWN_GRACE` seconds; stages still
+    running after it are handed back (Huey's `interrupted` signal).
+    """
+    with app.app_context():
+        queue = dispatch.stage_queue()
+    runner = StageRunner(app)
+    queue.runner = runner
+
+    deadline = []  # Huey signals once per interrupted stage; all share one wait
+
+    @queue.huey.signal(SIGNAL_INTERRUPTED)
+    def hand_back(_signal, task, *_args):
+        if not deadline:
+            log.warning("handing back the stages still running")
+            deadline.append(time.monotonic() + HAND_BACK_WAIT)
+        if not runner.hand_back(deadline[0]):
+            log.warning(
+                "some stages did not stop in %.0f s; the reaper recovers them", HAND_BACK_WAIT
+            )
+
+    return queue.huey.create_consumer(
+        workers=workers,
+        worker_type="thread",
+        graceful_signal="TERM",
+        shutdown_timeout=app.config["SHUTDOWN_GRACE"],
+        **options,
+    )
+
+
+def run_worker(app, workers: int) -> None:
     """Run the consumer and the reaper until a signal stops them."""
     reaper = Reaper(app)
     reaper.start()
-    consumer = GracefulConsumer(
-        huey, app.config["SHUTDOWN_GRACE"], workers=workers, initial_delay=0.1, max_delay=1.0
-    )
+    consumer = consumer_for(app, workers, initial_delay=0.1, max_delay=1.0)
     try:
         consumer.run()
     finally:

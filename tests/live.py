@@ -104,6 +104,7 @@ def running_server(folder: Path):
         )
     try:
         http = Http(f"http://127.0.0.1:{port}", token)
+        http.database_url = env["TASKDECK_DATABASE_URL"]  # to look after the server stopped
         wait_until_up(http)
         yield http, server
     finally:

@@ -2,20 +2,23 @@
 
 from flask import current_app
 
-from app.api import bp, schemas
-from app.api.operations import build_spec, operation
-from tasks.pipelines import all_pipelines
+from app.api import bp
+from app.api.spec import answers, document, spec
+from app.schemas import outputs
+from app.services.catalog import all_pipelines
 
 
-@operation(bp, "/task-types", "GET", response=schemas.TaskTypeList)
+@bp.get("/task-types")
+@spec.validate(resp=answers(200, outputs.TaskTypeList))
 def list_task_types():
     """List the pipelines with their stages and params schema."""
-    return {"items": [pipeline.describe() for pipeline in all_pipelines()]}
+    return outputs.TaskTypeList(items=[pipeline.describe() for pipeline in all_pipelines()])
 
 
-@operation(bp, "/openapi.json", "GET", response=schemas.OpenApiDocument, public=True)
+@bp.get("/openapi.json")
+@spec.validate(resp=answers(200, None, public=True), security={})
 def openapi():
     """This document: every route of the API, generated from the code."""
-    if "OPENAPI_SPEC" not in current_app.extensions:
-        current_app.extensions["OPENAPI_SPEC"] = build_spec(prefix="/api/v1")
-    return current_app.extensions["OPENAPI_SPEC"]
+    if "taskdeck.openapi" not in current_app.extensions:
+        current_app.extensions["taskdeck.openapi"] = document()
+    return current_app.json.response(current_app.extensions["taskdeck.openapi"])

@@ -1,163 +1,111 @@
-"""Task routes of the JSON API (DESIGN.md section 4)."""
+"""Task routes of the JSON API: read the input model, call one service, return a shape."""
 
-from flask import request
-from flask_babel import gettext
 from flask_login import current_user
 
-from app.api import bp, schemas
-from app.api.operations import operation
-from app.services import bulk, lifecycle, metrics, queries
-from tasks.pipelines import coerce_params
+from app.api import bp
+from app.api.spec import answers, body, posted, spec
+from app.schemas import inputs, outputs
+from app.services import bulk, cancelling, commands, metrics, queries
 
 OWN = (403, 404)
 
 
-@operation(bp, "/tasks", "GET", query=schemas.TaskListQuery, response=schemas.TaskPage)
-def list_tasks(query):
+@bp.get("/tasks")
+@spec.validate(query=inputs.TaskListQuery, resp=answers(200, outputs.TaskPage))
+def list_tasks(query: inputs.TaskListQuery):
     """List tasks, newest first, with filters and a keyset cursor."""
     tasks, next_cursor = queries.list_tasks(
         current_user,
-        states=query["states"],
-        task_type=query.get("type"),
-        q=query.get("q"),
-        limit=query["limit"],
-        cursor=query.get("cursor"),
+        states=query.states,
+        task_type=query.type,
+        q=query.q,
+        limit=query.page_size,
+        cursor=query.cursor,
     )
-    return {"items": [task.to_dict() for task in tasks], "next_cursor": next_cursor}
+    return outputs.TaskPage(items=tasks, next_cursor=next_cursor)
 
 
-@operation(
-    bp,
-    "/tasks",
-    "POST",
-    body=schemas.TaskCreate,
-    response=schemas.Task,
-    status=201,
-    errors=(422,),
-)
-def create_task(data):
+@bp.post("/tasks")
+@posted(inputs.TaskCreate, outputs.Task, 422, status=201)
+def create_task():
     """Submit a task: it is queued and its first stage enqueued."""
-    params = data["params"]
-    if not request.is_json:  # form fields arrive as text
-        params = coerce_params(data["type"], params)
-    task = lifecycle.submit(
-        current_user, data["type"], params, data["priority"], actor=current_user.username
+    data = body()
+    task = commands.submit(
+        current_user, data.type, data.params, data.priority, actor=current_user.username
     )
-    return task.to_dict()
+    return outputs.Task.model_validate(task), 201
 
 
-@operation(bp, "/tasks/<task_id>", "GET", response=schemas.TaskDetail, errors=OWN)
+@bp.get("/tasks/<task_id:task_id>")
+@spec.validate(resp=answers(200, outputs.TaskDetail, *OWN))
 def get_task(task_id):
     """Show a task with its stages and recent events (newest last)."""
     return queries.task_detail(current_user, task_id)
 
 
-@operation(
-    bp,
-    "/tasks/<task_id>/cancel",
-    "POST",
-    body=schemas.CancelRequest,
-    response=schemas.CancelResult,
-    errors=OWN,
-)
-def cancel_task(task_id, data):
+@bp.post("/tasks/<task_id:task_id>/cancel")
+@posted(inputs.CancelRequest, outputs.CancelResult, *OWN)
+def cancel_task(task_id):
     """Cancel a task: a queued one never starts, a running one stops at its next check."""
-    outcome = lifecycle.request_cancel(current_user, task_id, data["reason"])
-    return {
-        "success": True,
-        "message": outcome.message,
-        "task_id": outcome.task_id,
-        "previous_state": outcome.previous_state,
-        "state": outcome.state,
-    }
+    outcome = cancelling.request_cancel(current_user, task_id, body().reason)
+    return outputs.CancelResult(
+        message=outcome.message,
+        task_id=outcome.task_id,
+        previous_state=outcome.previous_state,
+        state=outcome.state,
+    )
 
 
-@operation(
-    bp,
-    "/tasks/<task_id>/retry",
-    "POST",
-    body=schemas.RetryRequest,
-    response=schemas.RetryResult,
-    errors=OWN,
-)
-def retry_task(task_id, data):
-    """Retry a failed or cancelled task as a new task, resuming after its last completed stage."""
-    outcome = lifecycle.retry(current_user, task_id, data["from_scratch"])
-    return {
-        "success": True,
-        "message": outcome.message,
-        "task_id": outcome.task_id,
-        "new_task_id": outcome.new_task_id,
-    }
+@bp.post("/tasks/<task_id:task_id>/retry")
+@posted(inputs.RetryRequest, outputs.RetryResult, *OWN)
+def retry_task(task_id):
+    """Retry a failed, cancelled or partly succeeded task as a new task, from where it stopped."""
+    outcome = commands.retry(current_user, task_id, body().from_scratch)
+    return outputs.RetryResult(
+        message=outcome.message, task_id=outcome.task_id, new_task_id=outcome.new_task_id
+    )
 
 
-@operation(
-    bp,
-    "/tasks/<task_id>/priority",
-    "POST",
-    body=schemas.PriorityRequest,
-    response=schemas.PriorityResult,
-    errors=OWN,
-)
-def set_task_priority(task_id, data):
+@bp.post("/tasks/<task_id:task_id>/priority")
+@posted(inputs.PriorityRequest, outputs.PriorityResult, *OWN)
+def set_task_priority(task_id):
     """Change the priority of a queued task (0 runs first)."""
-    task = lifecycle.set_priority(current_user, task_id, data["priority"])
-    return {
-        "success": True,
-        "message": gettext("Priority set to %(p)d", p=task.priority),
-        "task_id": task.id,
-        "priority": task.priority,
-    }
+    task = commands.set_priority(current_user, task_id, body().priority)
+    return outputs.PriorityResult(
+        message=commands.priority_message(task.priority),
+        task_id=task.id,
+        priority=task.priority,
+    )
 
 
-def _bulk_cancel_response(result: dict) -> dict:
-    return {
-        "success": True,
-        "message": bulk.cancelled_message(result),
-        "result": result,
-    }
-
-
-@operation(
-    bp,
-    "/tasks/cancel-all",
-    "POST",
-    body=schemas.CancelAllRequest,
-    response=schemas.BulkCancelResult,
-)
-def cancel_all_tasks(data):
+@bp.post("/tasks/cancel-all")
+@posted(inputs.CancelAllRequest, outputs.BulkCancelResult)
+def cancel_all_tasks():
     """Cancel every queued task you may act on, and running ones if `cancel_running`."""
-    return _bulk_cancel_response(bulk.cancel_all(current_user, data["cancel_running"]))
+    result = bulk.cancel_all(current_user, body().cancel_running)
+    return outputs.BulkCancelResult(message=bulk.cancelled_message(result), result=result)
 
 
-@operation(
-    bp,
-    "/tasks/cancel-by-type",
-    "POST",
-    body=schemas.CancelByTypeRequest,
-    response=schemas.BulkCancelResult,
-    errors=(422,),
-)
-def cancel_tasks_by_type(data):
+@bp.post("/tasks/cancel-by-type")
+@posted(inputs.CancelByTypeRequest, outputs.BulkCancelByTypeResult, 422)
+def cancel_tasks_by_type():
     """Cancel the queued (and, if asked, running) tasks of one type."""
-    result = bulk.cancel_by_type(current_user, data["task_type"], data["cancel_running"])
-    return _bulk_cancel_response(result)
+    data = body()
+    result = bulk.cancel_by_type(current_user, data.task_type, data.cancel_running)
+    return outputs.BulkCancelByTypeResult(message=bulk.cancelled_message(result), result=result)
 
 
-@operation(
-    bp, "/tasks/retry", "POST", body=schemas.BulkRetryRequest, response=schemas.BulkRetryResult
-)
-def retry_tasks(data):
+@bp.post("/tasks/retry")
+@posted(inputs.BulkRetryRequest, outputs.BulkRetryResult)
+def retry_tasks():
     """Retry several tasks; those that cannot be retried are skipped with a reason."""
-    result = bulk.retry_many(current_user, data["task_ids"], data["from_scratch"])
-    return {
-        "success": True,
-        "message": bulk.retried_message(result),
-        "result": result,
-    }
+    data = body()
+    result = bulk.retry_many(current_user, data.task_ids, data.from_scratch)
+    return outputs.BulkRetryResult(message=bulk.retried_message(result), result=result)
 
 
-@operation(bp, "/tasks/stats", "GET", response=schemas.Stats)
+@bp.get("/tasks/stats")
+@spec.validate(resp=answers(200, outputs.Stats))
 def task_stats():
     """Counts by state and by type, the last hour, finished per hour over 24 h, slowest stages."""
-    return metrics.dashboard(current_user)
+    return outputs.Stats.model_validate(metrics.dashboard(current_user))

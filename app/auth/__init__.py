@@ -1,5 +1,6 @@
 """Who is asking: session logins (browser) and bearer tokens (scripts)."""
 
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask import (
@@ -16,7 +17,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
 from app.errors import error_response, wants_json
-from app.extensions import csrf, db, login_manager
+from app.extensions import csrf, login_manager
 from app.models import User
 from app.security import limiter
 from app.services import accounts
@@ -33,16 +34,22 @@ def bearer_token() -> str | None:
     return None
 
 
+# What Flask-Login keeps in the session and the remember cookie: the login's
+# own token, not the user id, so each login can be ended on its own.
+login_manager.id_attribute = "get_login_token"
+
+
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(login_token: str) -> User | None:
     """The session's user, unless the request names a bearer token: then only the token counts.
 
     Otherwise a revoked token would still work from a browser that is logged
     in, and a bearer request (which skips CSRF) could ride on the cookie.
+    A login that has ended (logout, password change) loads nobody.
     """
     if bearer_token() is not None:
         return None
-    return db.session.get(User, int(user_id))
+    return accounts.user_for_login(login_token)
 
 
 @login_manager.request_loader
@@ -85,12 +92,20 @@ def register(app) -> None:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only same-site relative paths, so a form cannot bounce users to another site."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and "\\" not in target:
-            return target
-    return default
+    """Only same-site relative paths, so a form cannot bounce users to another site.
+
+    No backslash and no control character: browsers read `\\` as `/` and drop
+    tabs and newlines ("/\\t/evil" is "//evil"), and a CR or LF cannot go in
+    a Location header at all (Werkzeug refuses it: a 500 after the action ran).
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(unicodedata.category(char) == "Cc" for char in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -104,6 +119,8 @@ def login():
         if user is None:
             flash(gettext("Invalid username or password"), "error")
             return render_template("auth/login.html"), 401
+        _end_current_login()
+        accounts.start_login(user)
         login_user(user, remember=bool(request.form.get("remember")))
         return redirect(safe_next(request.args.get("next"), url_for("web.index")))
     return render_template("auth/login.html")
@@ -111,6 +128,14 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """End the session, then show the login form."""
+    """End the session, here and on the server, then show the login form."""
+    _end_current_login()
     logout_user()
     return redirect(url_for("auth.login"))
+
+
+def _end_current_login() -> None:
+    """Forget this browser's login, if it has one (a bearer token's user has none)."""
+    token = getattr(current_user, "login_token", None)
+    if token is not None:
+        accounts.end_login(token)

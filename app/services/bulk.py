@@ -3,13 +3,13 @@
 from flask_babel import gettext
 from sqlalchemy import select
 
-from app.constants import QUEUED, RUNNING
 from app.extensions import db
 from app.models import Task, User
-from app.services import lifecycle
+from app.services import cancelling, commands
+from app.services.catalog import get_pipeline
 from app.services.errors import ServiceError, Unprocessable
 from app.services.queries import visible_to
-from tasks.pipelines import get_pipeline
+from app.services.states import CANCELLABLE_STATES
 
 
 def cancel_all(actor: User, cancel_running: bool = False, task_type: str | None = None) -> dict:
@@ -18,12 +18,12 @@ def cancel_all(actor: User, cancel_running: bool = False, task_type: str | None 
     `total` counts the active tasks matched, `cancelled` those now cancelled
     or cancelling, `failed` those left running or finished meanwhile.
     """
-    stmt = select(Task.id).where(Task.state.in_((QUEUED, RUNNING)), *visible_to(actor))
+    stmt = select(Task.id).where(Task.state.in_(CANCELLABLE_STATES), *visible_to(actor))
     if task_type is not None:
         stmt = stmt.where(Task.type == task_type)
     task_ids = db.session.scalars(stmt.order_by(Task.created_at)).all()
     reason = f"cancel by type '{task_type}'" if task_type else "cancel all"
-    cancelled, failed = lifecycle.cancel_set(
+    cancelled, failed = cancelling.cancel_set(
         task_ids, actor=actor.username, reason=reason, allow_running=cancel_running
     )
     return {"cancelled": cancelled, "failed": failed, "total": len(task_ids)}
@@ -43,7 +43,7 @@ def cancel_many(actor: User, task_ids: list[str], reason: str | None = None) -> 
     errors: dict[str, str] = {}
     for task_id in unique_ids:
         try:
-            lifecycle.request_cancel(actor, task_id, reason)
+            cancelling.request_cancel(actor, task_id, reason)
         except ServiceError as exc:
             errors[task_id] = exc.detail
         else:
@@ -63,7 +63,7 @@ def retry_many(actor: User, task_ids: list[str], from_scratch: bool = False) -> 
     errors: dict[str, str] = {}
     for task_id in unique_ids:
         try:
-            new_ids.append(lifecycle.retry(actor, task_id, from_scratch).new_task_id)
+            new_ids.append(commands.retry(actor, task_id, from_scratch).new_task_id)
         except ServiceError as exc:
             errors[task_id] = exc.detail
     return {

@@ -8,11 +8,14 @@ from flask_babel import gettext
 
 
 class ServiceError(Exception):
+    """`detail` for clients; `fields` maps a field name to its own message, for forms."""
+
     status = 400
 
-    def __init__(self, detail: str):
+    def __init__(self, detail: str, fields: dict[str, str] | None = None):
         super().__init__(detail)
         self.detail = detail
+        self.fields = fields or {}
 
 
 class InvalidRequest(ServiceError):
@@ -38,6 +41,22 @@ class Unprocessable(ServiceError):
 
     status = 422
 
-    def __init__(self, detail: str, fields: dict[str, str] | None = None):
-        super().__init__(detail)
-        self.fields = fields or {}
+
+class ParamsError(ValueError):
+    """Params a pipeline refuses; `messages` name each field ("name: what is wrong").
+
+    Raised by a pipeline's `validate` (tasks/pipelines), turned into a 422 by submit.
+    """
+
+    def __init__(self, messages: list[str]):
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+    @property
+    def by_field(self) -> dict[str, str]:
+        """Messages keyed by the param they name ("params" for the whole object)."""
+        fields: dict[str, str] = {}
+        for message in self.messages:
+            name, _, text = message.partition(": ")
+            fields[name] = f"{fields[name]} {text}" if name in fields else text
+        return fields

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from app.constants import STAGE_SUCCEEDED, TERMINAL_STATES
+from app.constants import STAGE_SUCCEEDED
 from app.extensions import db
-from app.models import Task, TaskStage, User, iso, utcnow
+from app.models import Task, TaskStage, User, utcnow
 from app.services.queries import stats, visible_to
+from app.services.states import TERMINAL_STATES
 
 WINDOW_HOURS = 24
 SLOWEST_LIMIT = 8
@@ -27,7 +28,7 @@ def finished_per_hour(actor: User, hours: int = WINDOW_HOURS, now: datetime | No
     """One bucket per hour, oldest first, the last being the current (partial) hour."""
     start = _window_start(now or utcnow(), hours)
     buckets = [
-        {"hour": iso(start + timedelta(hours=i)), **dict.fromkeys(TERMINAL_STATES, 0)}
+        {"hour": start + timedelta(hours=i), **dict.fromkeys(TERMINAL_STATES, 0)}
         for i in range(hours)
     ]
     rows = db.session.execute(

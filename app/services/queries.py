@@ -3,15 +3,21 @@
 import base64
 import binascii
 import json
+import re
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
 from sqlalchemy import String, and_, cast, func, or_, select
 
-from app.constants import ACTIVE_STATES, FAILED, RECENT_EVENTS, STATES, SUCCEEDED
+from app.constants import FAILED, RECENT_EVENTS, SUCCEEDED
 from app.extensions import db
-from app.models import Task, TaskEvent, User, iso, utcnow
+from app.models import TASK_ID_PATTERN, Task, TaskEvent, User, utcnow
+from app.schemas import outputs
 from app.services.errors import Forbidden, InvalidRequest, NotFound
+from app.services.states import ACTIVE_STATES, STATES
+
+CURSOR_MAX = 200
+TASK_ID = re.compile(TASK_ID_PATTERN)
 
 
 def visible_to(actor: User) -> list:
@@ -29,8 +35,8 @@ def get_task(actor: User, task_id: str) -> Task:
     return task
 
 
-def task_detail(actor: User, task_id: str) -> dict:
-    """The task object with its stages and its most recent events, oldest first."""
+def task_detail(actor: User, task_id: str) -> outputs.TaskDetail:
+    """The task with its stages and its most recent events, oldest first."""
     task = get_task(actor, task_id)
     events = db.session.scalars(
         select(TaskEvent)
@@ -38,11 +44,11 @@ def task_detail(actor: User, task_id: str) -> dict:
         .order_by(TaskEvent.id.desc())
         .limit(RECENT_EVENTS)
     ).all()
-    return {
-        **task.to_dict(),
-        "stages": [stage.to_dict() for stage in task.stages],
-        "events": [event.to_dict() for event in reversed(events)],
-    }
+    return outputs.TaskDetail(
+        **dict(outputs.Task.model_validate(task)),
+        stages=task.stages,
+        events=list(reversed(events)),
+    )
 
 
 def encode_cursor(task: Task) -> str:
@@ -51,11 +57,21 @@ def encode_cursor(task: Task) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor points after; anything else is a 400, never a 500.
+
+    Cursors come back from clients, so a crafted one is refused here: too
+    long, not base64 JSON, not [naive ISO time, task id].
+    """
     try:
+        if len(cursor) > CURSOR_MAX:
+            raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, task_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(task_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        when = datetime.fromisoformat(created)
+        if when.tzinfo is not None or not TASK_ID.fullmatch(task_id):
+            raise ValueError("not a cursor of this list")
+        return when, task_id
+    except (binascii.Error, ValueError, TypeError, RecursionError) as exc:
         raise InvalidRequest(gettext("Invalid cursor")) from exc
 
 
@@ -69,13 +85,13 @@ def list_tasks(
     cursor: str | None = None,
     newer_than: str | None = None,
 ) -> tuple[list[Task], str | None]:
-    """Newest first, keyset-paginated on (created_at, id); archived tasks are hidden.
+    """Newest first, keyset-paginated on (created_at, id).
 
     `cursor` pages to older tasks; `newer_than` (a cursor) pages back to the
     page of newer tasks just before it. Returns the page and the cursor of
     its oldest row when older rows exist.
     """
-    stmt = select(Task).where(Task.archived.is_(False), *visible_to(actor))
+    stmt = select(Task).where(*visible_to(actor))
     if states:
         stmt = stmt.where(Task.state.in_(states))
     if task_type:
@@ -119,7 +135,7 @@ def active_tasks(actor: User, limit: int = 10) -> list[Task]:
 
 def stats(actor: User) -> dict:
     """Counts by state and by type, and what finished in the last hour."""
-    scope = [Task.archived.is_(False), *visible_to(actor)]
+    scope = visible_to(actor)
     rows = db.session.execute(
         select(Task.type, Task.state, func.count()).where(*scope).group_by(Task.type, Task.state)
     ).all()
@@ -144,7 +160,7 @@ def stats(actor: User) -> dict:
         "by_state": by_state,
         "by_type": by_type,
         "last_hour": {
-            "since": iso(since),
+            "since": since,
             "finished": total_finished,
             "succeeded": finished.get(SUCCEEDED, 0),
             "failed": finished.get(FAILED, 0),

@@ -1,25 +1,156 @@
-"""The reaper: find stage executions whose worker died, and waiting stages whose message is lost.
+"""Recovery: stages handed back at shutdown, stages whose worker died, messages that got lost.
 
 Huey pops a message before running it, so a worker killed with SIGKILL
 takes its stage with it. The database is the source of truth: a running
 stage whose heartbeat went stale is requeued from its checkpoint (never
 re-running a completed stage), and a waiting stage that has no message in
-the queue gets one again. The transitions themselves live in lifecycle.py.
+the queue gets one again (the reaper, below). A worker that shuts down
+hands its stages back the same way.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.constants import CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING
+from app.constants import (
+    ACTOR_SYSTEM,
+    ACTOR_WORKER,
+    CANCELLED,
+    CANCELLING,
+    ERR_WORKER_LOST,
+    EV_CANCELLED,
+    EV_REDISPATCHED,
+    EV_STAGE_REQUEUED,
+    EV_WORKER_LOST,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    STAGE_CANCELLED,
+    STAGE_FAILED,
+    STAGE_PENDING,
+)
 from app.extensions import db
 from app.models import PeriodicRun, Task, utcnow
-from app.services import lifecycle
-from app.services.lifecycle import HeldStage
-from tasks import queue
+from app.queue import message_id
+from app.services import dispatch
+from app.services.lease import StageRun
+from app.services.transitions import lease, move, set_stage, skip_pending_stages
 
 REAPER = "reaper"
+
+
+@dataclass(frozen=True)
+class HeldStage:
+    """A stage execution as the database records it: enough to take it over."""
+
+    task_id: str
+    stage_index: int
+    stage_name: str
+    dispatch_seq: int
+    priority: int
+
+
+def hand_back_stage(run: StageRun) -> str | None:
+    """The worker is shutting down mid-stage: requeue the stage (it resumes from its checkpoint)."""
+    held = HeldStage(run.task_id, run.stage_index, run.stage_name, run.dispatch_seq, run.priority)
+    return _requeue(held, actor=ACTOR_WORKER, reason="handed back: the worker is shutting down")
+
+
+def recover_lost_stage(held: HeldStage, *, silent_for: float, max_lost: int) -> str | None:
+    """The stage's worker stopped heart-beating: requeue it, or fail it after `max_lost` losses.
+
+    Returns the task's new state, or None when someone else moved it first.
+    A `cancelling` task whose worker died is simply cancelled.
+    """
+    reason = f"worker lost: no heartbeat for {silent_for:.0f} s"
+    return _requeue(held, actor=ACTOR_SYSTEM, reason=reason, max_lost=max_lost)
+
+
+def _requeue(held: HeldStage, *, actor: str, reason: str, max_lost: int | None = None):
+    held_lease = lease(held.stage_index, held.dispatch_seq, running=True)
+    now = utcnow()
+    event = {"actor": actor, "stage": held.stage_name, "reason": reason}
+    ended = {"stage_running": False, "finished_at": now}
+    lost = max_lost is not None
+    if move(
+        held.task_id,
+        CANCELLING,
+        CANCELLED,
+        where=held_lease,
+        values=ended,
+        action=EV_CANCELLED,
+        **event,
+    ):
+        skip_pending_stages(held.task_id)
+        set_stage(held.task_id, held.stage_index, state=STAGE_CANCELLED, finished_at=now)
+        db.session.commit()
+        return CANCELLED
+    if lost and move(
+        held.task_id,
+        RUNNING,
+        FAILED,
+        where=(*held_lease, Task.lost_attempts >= max_lost - 1),
+        values={
+            **ended,
+            "lost_attempts": Task.lost_attempts + 1,
+            "error_code": ERR_WORKER_LOST,
+            "error_message": f"The worker running stage '{held.stage_name}' was lost "
+            f"{max_lost} time(s); last: {reason}",
+            "retryable": True,
+        },
+        action=EV_WORKER_LOST,
+        **event,
+    ):
+        skip_pending_stages(held.task_id)
+        set_stage(held.task_id, held.stage_index, state=STAGE_FAILED, finished_at=now)
+        db.session.commit()
+        return FAILED
+    if move(
+        held.task_id,
+        RUNNING,
+        RUNNING,
+        where=held_lease,
+        values={
+            "stage_running": False,
+            "stage_progress": 0.0,
+            "progress_message": None,
+            "dispatch_seq": held.dispatch_seq + 1,
+            "lost_attempts": Task.lost_attempts + (1 if lost else 0),
+        },
+        action=EV_STAGE_REQUEUED,
+        **event,
+    ):
+        set_stage(held.task_id, held.stage_index, state=STAGE_PENDING, started_at=None)
+        dispatch.enqueue_stage(held.task_id, held.stage_index, held.dispatch_seq + 1, held.priority)
+        db.session.commit()
+        return RUNNING
+    db.session.rollback()
+    return None
+
+
+def redispatch(held: HeldStage, state: str) -> bool:
+    """Send a waiting stage's lost message again; a fresh dispatch number fences the old one."""
+    if not move(
+        held.task_id,
+        state,
+        state,
+        where=lease(held.stage_index, held.dispatch_seq, running=False),
+        values={"dispatch_seq": held.dispatch_seq + 1},
+        action=EV_REDISPATCHED,
+        actor=ACTOR_SYSTEM,
+        stage=held.stage_name,
+        reason="its queue message was missing",
+    ):
+        db.session.rollback()
+        return False
+    dispatch.enqueue_stage(held.task_id, held.stage_index, held.dispatch_seq + 1, held.priority)
+    db.session.commit()
+    return True
+
+
+# --- the reaper --------------------------------------------------------------
 
 
 def claim_periodic(name: str, interval: float, by: str = "") -> bool:
@@ -83,7 +214,7 @@ def reap(timeout: float, max_lost: int) -> dict:
     ).all()
     for row in stale:
         silent = (now - row.heartbeat_at).total_seconds()
-        outcome = lifecycle.recover_lost_stage(_held(row), silent_for=silent, max_lost=max_lost)
+        outcome = recover_lost_stage(_held(row), silent_for=silent, max_lost=max_lost)
         key = {RUNNING: "requeued", FAILED: "failed", CANCELLED: "cancelled"}.get(outcome)
         if key:
             done[key] += 1
@@ -95,12 +226,12 @@ def reap(timeout: float, max_lost: int) -> dict:
     ).all()
     db.session.commit()  # end the read transaction
     if waiting:
-        pending = queue.pending_message_ids()
+        pending = dispatch.stage_queue().pending_message_ids()
         for row in waiting:
             held = _held(row)
-            if queue.message_id(row.id, held.stage_index, held.dispatch_seq) in pending:
+            if message_id(row.id, held.stage_index, held.dispatch_seq) in pending:
                 continue  # a long queue, not a lost message
-            done["redispatched"] += lifecycle.redispatch(held, row.state)
+            done["redispatched"] += redispatch(held, row.state)
     return done
 
 

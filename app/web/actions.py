@@ -3,6 +3,7 @@
 They work as plain forms with JavaScript off; htmx boosts them (hx-boost,
 hx-confirm) without any server-side difference. A refused action (400, 403,
 404) comes back as a visible error message on the page it was sent from.
+Each reads its form with the input model its JSON twin uses.
 """
 
 from functools import wraps
@@ -11,11 +12,12 @@ from flask import flash, redirect, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from app.services import bulk, lifecycle
+from app.schemas import inputs
+from app.services import bulk, cancelling, commands
 from app.services.bulk import cancelled_message, retried_message
 from app.services.errors import InvalidRequest, ServiceError
 from app.web import bp
-from app.web.forms import back, checked, priority_field
+from app.web.forms import back, read_form
 
 
 def action(rule, fallback="web.task_list"):
@@ -47,57 +49,55 @@ def _detail_of(kwargs, fallback):
     return {"default_endpoint": fallback}
 
 
-@action("/tasks/<task_id>/cancel")
+@action("/tasks/<task_id:task_id>/cancel")
 def cancel(task_id):
     """Cancel a task, then show where the user was."""
-    reason = (request.form.get("reason") or "").strip()[:1000] or None
-    outcome = lifecycle.request_cancel(current_user, task_id, reason)
+    form = read_form(inputs.CancelRequest)
+    outcome = cancelling.request_cancel(current_user, task_id, form.reason)
     return outcome.message, back("web.task_detail", task_id=task_id)
 
 
-@action("/tasks/<task_id>/retry")
+@action("/tasks/<task_id:task_id>/retry")
 def retry(task_id):
     """Retry a task, then show the new task."""
-    outcome = lifecycle.retry(current_user, task_id, checked("from_scratch"))
+    form = read_form(inputs.RetryRequest)
+    outcome = commands.retry(current_user, task_id, form.from_scratch)
     return outcome.message, url_for("web.task_detail", task_id=outcome.new_task_id)
 
 
-@action("/tasks/<task_id>/priority")
+@action("/tasks/<task_id:task_id>/priority")
 def priority(task_id):
     """Change a queued task's priority, then show it."""
-    task = lifecycle.set_priority(current_user, task_id, priority_field())
-    return gettext("Priority set to %(p)d", p=task.priority), back(
-        "web.task_detail", task_id=task_id
-    )
+    form = read_form(inputs.PriorityRequest)
+    task = commands.set_priority(current_user, task_id, form.priority)
+    return commands.priority_message(task.priority), back("web.task_detail", task_id=task_id)
 
 
 @action("/tasks/cancel-all")
 def cancel_all():
     """Cancel all your queued (and optionally running) tasks."""
-    result = bulk.cancel_all(current_user, checked("cancel_running"))
-    return _counted(result), back()
+    form = read_form(inputs.CancelAllRequest)
+    return _counted(bulk.cancel_all(current_user, form.cancel_running)), back()
 
 
 @action("/tasks/cancel-by-type")
 def cancel_by_type():
     """Cancel your queued (and optionally running) tasks of one type."""
-    result = bulk.cancel_by_type(
-        current_user, request.form.get("task_type", ""), checked("cancel_running")
-    )
-    return _counted(result), back()
+    form = read_form(inputs.CancelByTypeRequest)
+    return _counted(bulk.cancel_by_type(current_user, form.task_type, form.cancel_running)), back()
 
 
 @action("/tasks/bulk")
 def bulk_action():
     """Cancel or retry the tasks ticked in the list."""
-    task_ids = request.form.getlist("task_ids")
-    if not task_ids:
+    if not request.form.getlist("task_ids"):
         raise InvalidRequest(gettext("Select at least one task first"))
     if request.form.get("action") == "retry":
-        result = bulk.retry_many(current_user, task_ids)
+        form = read_form(inputs.BulkRetryRequest)
+        result = bulk.retry_many(current_user, form.task_ids, form.from_scratch)
         return retried_message(result), back()
-    result = bulk.cancel_many(current_user, task_ids)
-    return _counted(result), back()
+    form = read_form(inputs.TaskIds)
+    return _counted(bulk.cancel_many(current_user, form.task_ids)), back()
 
 
 def _counted(result: dict) -> str:

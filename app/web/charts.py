@@ -4,9 +4,7 @@ The template only draws what this computes: stacked bars per hour, a
 rounded y-axis scale and a few hour labels.
 """
 
-from datetime import datetime
-
-from app.constants import TERMINAL_STATES
+from app.services.states import TERMINAL_STATES
 
 WIDTH, HEIGHT = 720, 200
 LEFT, RIGHT, TOP, BOTTOM = 40, 8, 12, 26
@@ -38,7 +36,7 @@ def bar_chart(buckets: list[dict]) -> dict:
             if bucket[state]:
                 segments.append({"state": state, "y": base - height, "h": height})
             base -= height
-        hour = datetime.fromisoformat(bucket["hour"].rstrip("Z"))
+        hour = bucket["hour"]
         bars.append(
             {
                 "x": x,

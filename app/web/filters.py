@@ -5,31 +5,29 @@ from datetime import datetime
 from babel.dates import format_timedelta
 from flask_babel import format_datetime, format_time, get_locale, gettext
 
-from app.models import utcnow
+from app.models import iso, utcnow
 from app.web import bp
 
-
-def _parse(value: datetime | str) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value.rstrip("Z"))
+bp.add_app_template_filter(iso, "iso")  # machine-readable, for <time datetime="...">
 
 
 @bp.app_template_filter("age")
-def age(created: datetime | str) -> str:
+def age(created: datetime) -> str:
     """'5 min. ago' / '5分钟前': how long ago, in one short phrase."""
-    delta = _parse(created) - utcnow()
+    delta = created - utcnow()
     return format_timedelta(delta, add_direction=True, format="short", locale=get_locale())
 
 
 @bp.app_template_filter("when")
-def when(value: datetime | str) -> str:
+def when(value: datetime) -> str:
     """A full date and time, e.g. 'Nov 23, 2026, 10:22:24 AM' (UTC)."""
-    return format_datetime(_parse(value), "medium")
+    return format_datetime(value, "medium")
 
 
 @bp.app_template_filter("clock")
-def clock(value: datetime | str) -> str:
+def clock(value: datetime) -> str:
     """The time of day only, for the timeline and the event log."""
-    return format_time(_parse(value), "medium")
+    return format_time(value, "medium")
 
 
 @bp.app_template_filter("seconds")
@@ -41,8 +39,3 @@ def seconds(value: float) -> str:
     if whole < 3600:
         return gettext("%(m)d min %(s)d s", m=whole // 60, s=whole % 60)
     return gettext("%(h)d h %(m)d min", h=whole // 3600, m=whole % 3600 // 60)
-
-
-@bp.app_template_filter("stage_duration")
-def stage_duration(stage: dict) -> str:
-    return seconds((_parse(stage["finished_at"]) - _parse(stage["started_at"])).total_seconds())

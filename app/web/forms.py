@@ -1,23 +1,23 @@
-"""Reading HTML form input into the values the services take."""
+"""Reading HTML form input into the same input models the JSON API and the CLI use."""
 
 from flask import request, url_for
-from flask_babel import gettext
+from pydantic import BaseModel
+from spectree.utils import get_multidict_items
 
 from app.auth import safe_next
-from app.constants import LIST_LIMIT_DEFAULT, STATES
-from app.services.errors import InvalidRequest
+from app.constants import LIST_LIMIT_DEFAULT
+from app.schemas.inputs import parse, parse_states
+
+# Fields of the page, not of the request model: where to go back, which bulk action.
+# (The CSRF token is left out by the input models themselves.)
+PAGE_FIELDS = ("next", "action")
 
 
-def checked(name: str) -> bool:
-    return request.form.get(name) in ("1", "on", "true", "yes")
-
-
-def priority_field(name: str = "priority") -> int:
-    """Raise InvalidRequest for text that is not a whole number (range is the service's job)."""
-    try:
-        return int(request.form.get(name, ""))
-    except ValueError as exc:
-        raise InvalidRequest(gettext("priority must be a whole number from 0 to 11")) from exc
+def read_form(model: type[BaseModel]) -> BaseModel:
+    """The posted form as `model`; a refusal is an InvalidRequest naming the fields."""
+    # Read as spectree reads the API's form bodies, so both parse a field the same way.
+    data = get_multidict_items(request.form, model)
+    return parse(model, {key: value for key, value in data.items() if key not in PAGE_FIELDS})
 
 
 def back(default_endpoint: str = "web.task_list", **values) -> str:
@@ -26,8 +26,12 @@ def back(default_endpoint: str = "web.task_list", **values) -> str:
 
 
 def list_filters() -> dict:
-    """The task list's query string, cleaned: unknown states and blanks are dropped."""
-    states = [s for s in request.args.getlist("status") if s in STATES]
+    """The task list's query string, cleaned: unknown states and blanks are dropped.
+
+    Cursors are checked where they are decoded (queries.decode_cursor): a
+    crafted one is a 400 there, on the pages as on the API.
+    """
+    states = parse_states(request.args.getlist("status"), strict=False)
     return {
         "status": states,
         "type": request.args.get("type") or None,

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
 
 from app import constants as c
+from app.services import states
 from app.web import bp
 
 
@@ -34,11 +35,22 @@ def language_filter(name):
     return decorator
 
 
+@bp.record_once
+def _rules(state):
+    """The lists templates loop over, from their one declaration (never typed in a template)."""
+    state.app.jinja_env.globals.update(
+        STATES=states.STATES,
+        TERMINAL_STATES=states.TERMINAL_STATES,
+        PRIORITIES=range(c.PRIORITY_MIN, c.PRIORITY_MAX + 1),
+    )
+
+
 STATE_LABELS = {
     c.QUEUED: _l("Queued"),
     c.RUNNING: _l("Running"),
     c.CANCELLING: _l("Cancelling…"),
     c.SUCCEEDED: _l("Succeeded"),
+    c.PARTIAL_SUCCESS: _l("Partly succeeded"),
     c.FAILED: _l("Failed"),
     c.CANCELLED: _l("Cancelled"),
     c.STAGE_PENDING: _l("Pending"),

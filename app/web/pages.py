@@ -4,13 +4,14 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from app.constants import PRIORITY_DEFAULT, TERMINAL_STATES
-from app.services import lifecycle, metrics, queries
-from app.services.errors import ServiceError, Unprocessable
+from app.constants import PRIORITY_DEFAULT
+from app.schemas import inputs, outputs
+from app.services import commands, metrics, queries
+from app.services.catalog import all_pipelines, get_pipeline
+from app.services.errors import ServiceError
 from app.web import bp
 from app.web.charts import bar_chart
-from app.web.forms import list_filters, priority_field
-from tasks.pipelines import all_pipelines, coerce_params, get_pipeline
+from app.web.forms import list_filters, read_form
 
 # htmx 2 stops polling when a poll is answered with this status.
 STOP_POLLING = 286
@@ -18,7 +19,7 @@ STOP_POLLING = 286
 
 def _polled(html: str, keep_polling: bool):
     """A fragment answer: 286 tells htmx to stop when nothing on it can change any more."""
-    return html, 200 if keep_polling else STOP_POLLING, {"Vary": "HX-Request"}
+    return html, 200 if keep_polling else STOP_POLLING
 
 
 @bp.get("/")
@@ -43,7 +44,7 @@ def _task_page():
     )
     paged = bool(filters["cursor"] or filters["newer"])
     newer = queries.encode_cursor(tasks[0]) if tasks and paged else None
-    return filters, tasks, older, newer
+    return filters, [outputs.Task.model_validate(t) for t in tasks], older, newer
 
 
 @bp.get("/tasks")
@@ -67,7 +68,7 @@ def task_rows():
     """The list's table body, polled while any row on it is active."""
     filters, tasks, _, _ = _task_page()
     html = render_template("partials/task_rows.html", tasks=tasks, filters=filters)
-    return _polled(html, any(t.state not in TERMINAL_STATES for t in tasks))
+    return _polled(html, any(not t.is_terminal for t in tasks))
 
 
 @bp.route("/tasks/new", methods=["GET", "POST"])
@@ -79,23 +80,15 @@ def task_new():
     values, errors = {}, {}
     priority = PRIORITY_DEFAULT
     if request.method == "POST":
-        raw = {
-            k.removeprefix("params."): v for k, v in request.form.items() if k.startswith("params.")
-        }
-        values = raw
+        values = {k.removeprefix("params."): v for k, v in request.form.items()}
         try:
-            priority = priority_field()
-            task = lifecycle.submit(
-                current_user,
-                chosen.name,
-                coerce_params(chosen.name, raw),
-                priority,
-                actor=current_user.username,
+            data = read_form(inputs.TaskCreate)  # an unknown type is the service's 422
+            priority = data.priority
+            task = commands.submit(
+                current_user, data.type, data.params, data.priority, actor=current_user.username
             )
-        except Unprocessable as exc:
-            errors = exc.fields or {"params": exc.detail}
         except ServiceError as exc:
-            errors = {"priority": exc.detail}
+            errors = _by_field(exc, {*chosen.params_schema.get("properties", {}), "priority"})
         else:
             flash(gettext("Task %(id)s submitted", id=task.id[:8]), "success")
             return redirect(url_for("web.task_detail", task_id=task.id))
@@ -110,18 +103,26 @@ def task_new():
     ), status
 
 
-@bp.get("/tasks/<task_id>")
+def _by_field(error: ServiceError, fields: set[str]) -> dict[str, str]:
+    """Messages for the form's own fields, the rest (type, params as a whole) under "params"."""
+    mine = {name: text for name, text in error.fields.items() if name in fields}
+    rest = [text for name, text in error.fields.items() if name not in fields]
+    if rest or not mine:
+        mine["params"] = "; ".join(rest) or error.detail
+    return mine
+
+
+@bp.get("/tasks/<task_id:task_id>")
 @login_required
 def task_detail(task_id):
     """Show a task: header, stage timeline, params, error, events and actions."""
-    detail = queries.task_detail(current_user, task_id)
-    return render_template("tasks/detail.html", task=detail)
+    return render_template("tasks/detail.html", task=queries.task_detail(current_user, task_id))
 
 
-@bp.get("/tasks/<task_id>/status")
+@bp.get("/tasks/<task_id:task_id>/status")
 @login_required
 def task_status(task_id):
     """The detail page's status block, polled until the task is terminal."""
     detail = queries.task_detail(current_user, task_id)
     html = render_template("partials/task_status.html", task=detail)
-    return _polled(html, detail["state"] not in TERMINAL_STATES)
+    return _polled(html, not detail.is_terminal)

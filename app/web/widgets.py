@@ -4,6 +4,7 @@ from flask import render_template
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from app.schemas import outputs
 from app.services import queries
 from app.web import bp
 
@@ -14,7 +15,7 @@ IDLE_POLL = "every 30s"
 
 
 def _render() -> Markup:
-    tasks = queries.active_tasks(current_user)
+    tasks = [outputs.Task.model_validate(t) for t in queries.active_tasks(current_user)]
     trigger = BUSY_POLL if tasks else IDLE_POLL
     return Markup(render_template("partials/active_tasks.html", tasks=tasks, trigger=trigger))
 
@@ -29,4 +30,4 @@ def active_widget():
 @login_required
 def active_tasks():
     """The widget alone, for polling."""
-    return _render(), 200, {"Vary": "HX-Request"}
+    return _render()

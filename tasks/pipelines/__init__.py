@@ -1,24 +1,6 @@
-"""Pipelines: the registry, and the built-in pipelines registered on import."""
+"""The pipeline authoring API: what a pipeline module imports to declare its stages."""
 
-from tasks.pipelines.registry import (
-    ParamsError,
-    Pipeline,
-    Stage,
-    all_pipelines,
-    coerce_params,
-    get_pipeline,
-    register,
-)
+from app.services.errors import ParamsError
+from tasks.pipelines.registry import N_, Pipeline, Stage
 
-# Built-ins register themselves when imported.
-from tasks.pipelines import demo  # noqa: E402, F401  isort: skip
-
-__all__ = [
-    "ParamsError",
-    "Pipeline",
-    "Stage",
-    "all_pipelines",
-    "coerce_params",
-    "get_pipeline",
-    "register",
-]
+__all__ = ["N_", "ParamsError", "Pipeline", "Stage"]

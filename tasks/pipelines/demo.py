@@ -8,7 +8,7 @@ import time
 
 from flask_babel import gettext
 
-from tasks.pipelines.registry import N_, Pipeline, Stage, register
+from tasks.pipelines.registry import N_, Pipeline, Stage
 
 SLICE_SECONDS = 0.1
 
@@ -92,13 +92,11 @@ def _check(params: dict) -> list[str]:
     return []
 
 
-demo = register(
-    Pipeline(
-        name="demo",
-        title=N_("Demo"),
-        description=N_("Stages that sleep, report progress and can be made to fail."),
-        params_schema=PARAMS_SCHEMA,
-        stages=_stages,
-        check=_check,
-    )
+demo = Pipeline(
+    name="demo",
+    title=N_("Demo"),
+    description=N_("Stages that sleep, report progress and can be made to fail."),
+    params_schema=PARAMS_SCHEMA,
+    stages=_stages,
+    check=_check,
 )

@@ -1,9 +1,14 @@
 """Declaring pipelines: a name, a title, ordered stages and a params schema.
 
+A pipeline object is found by the deck through the `taskdeck.pipelines`
+entry-point group (pyproject.toml), not through a registry here.
+
 Params schemas are JSON Schema objects, so the API can publish them as they
 are and the HTML form can be generated from the same declaration.
 """
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +16,8 @@ from typing import Any
 from flask_babel import gettext, ngettext
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+
+from app.services.errors import ParamsError
 
 StageFn = Callable[[Any, dict, dict], dict | None]
 
@@ -51,28 +58,10 @@ def _unexpected(error: ValidationError) -> str:
     )
 
 
-class ParamsError(ValueError):
-    """Params that the pipeline's schema refuses; `messages` name each field."""
-
-    def __init__(self, messages: list[str]):
-        super().__init__("; ".join(messages))
-        self.messages = messages
-
-    @property
-    def by_field(self) -> dict[str, str]:
-        """Messages keyed by the param they name ("params" for the whole object)."""
-        fields: dict[str, str] = {}
-        for message in self.messages:
-            name, _, text = message.partition(": ")
-            fields[name] = f"{fields[name]} {text}" if name in fields else text
-        return fields
-
-
 @dataclass(frozen=True)
 class Stage:
     name: str
     run: StageFn
-    title: str = ""
 
 
 @dataclass
@@ -99,6 +88,12 @@ class Pipeline:
             params = {}
         if not isinstance(params, dict):
             raise ParamsError(["params: " + gettext("must be an object")])
+        # JSON Schema bounds are false for NaN, so a NaN would pass them: refuse it by name.
+        messages = [
+            f"{path}: " + gettext("must be a finite number") for path in _non_finite(params)
+        ]
+        if messages:
+            raise ParamsError(messages)
         errors = sorted(self._validator.iter_errors(params), key=lambda e: list(e.path))
         messages = [f"{'.'.join(map(str, e.path)) or 'params'}: {describe(e)}" for e in errors]
         if messages:
@@ -141,39 +136,32 @@ class Pipeline:
         }
 
 
+def _non_finite(value: Any, path: str = "") -> list[str]:
+    """Paths of the NaN and infinite numbers inside `value`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [path or "params"]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return []
+    return [bad for key, item in items for bad in _non_finite(item, f"{path}.{key}".lstrip("."))]
+
+
+# Text that is a number as a person types one in ASCII: not " 2 ", "1_0" or "٥",
+# which Python's int() and float() would take. NaN and infinities convert, to
+# be refused by name in validate().
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
+_NUMBER = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|-?(nan|inf|infinity)", re.I)
+
+
 def _convert(value: str, kinds: list) -> Any:
     for kind in kinds:
-        try:
-            if kind == "integer":
-                return int(value)
-            if kind == "number":
-                return float(value)
-        except ValueError:
-            continue
+        if kind == "integer" and _INTEGER.fullmatch(value):
+            return int(value)
+        if kind == "number" and _NUMBER.fullmatch(value):
+            return float(value)
         if kind == "boolean" and value.lower() in ("true", "false", "on", "off", "1", "0"):
             return value.lower() in ("true", "on", "1")
     return value
-
-
-_REGISTRY: dict[str, Pipeline] = {}
-
-
-def register(pipeline: Pipeline) -> Pipeline:
-    if pipeline.name in _REGISTRY:
-        raise ValueError(f"Pipeline {pipeline.name!r} is declared twice")
-    _REGISTRY[pipeline.name] = pipeline
-    return pipeline
-
-
-def get_pipeline(name: str) -> Pipeline | None:
-    return _REGISTRY.get(name)
-
-
-def all_pipelines() -> list[Pipeline]:
-    return sorted(_REGISTRY.values(), key=lambda p: p.name)
-
-
-def coerce_params(task_type: str, raw: dict[str, str]) -> dict:
-    """Text params (forms, command line) in the pipeline's types; unknown types pass through."""
-    pipeline = get_pipeline(task_type)
-    return pipeline.coerce(raw) if pipeline else raw

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from app import create_app
-from app.services import accounts, lifecycle
+from app.services import accounts, cancelling, commands
 from tests.conftest import PASSWORDS, csrf_from
 
 ROLES = ("anonymous", "owner", "other", "admin")
@@ -38,7 +38,7 @@ PUBLIC = {"/login", "/language", "/api/v1/openapi.json", "/static/<path:filename
 def routes(app):
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            yield method, rule.rule
+            yield method, rule.rule.replace("<task_id:task_id>", "<task_id>")
 
 
 def route_ids():
@@ -49,9 +49,9 @@ def route_ids():
 def setup_case(app, rule):
     with app.app_context():
         alice = accounts.find_user("alice")
-        task = lifecycle.submit(alice, "demo", {"stages": 1, "seconds": 0}, 6, actor="alice")
+        task = commands.submit(alice, "demo", {"stages": 1, "seconds": 0}, 6, actor="alice")
         if "retry" in rule:
-            lifecycle.request_cancel(alice, task.id)
+            cancelling.request_cancel(alice, task.id)
         token, _ = accounts.create_token(alice, "matrix")
         return task.id, token.id
 

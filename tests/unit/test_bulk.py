@@ -7,8 +7,8 @@ from sqlalchemy import event, select
 
 from app.extensions import db
 from app.models import TaskStage
-from app.services import bulk, lifecycle
-from tests.unit.test_lifecycle import events, run_stage_by_hand, submit, task
+from app.services import bulk, cancelling, lease
+from tests.drive import events, run_stage_by_hand, submit, task
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def ctx(app):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of 2, so a handful of tasks crosses several chunk transactions."""
-    monkeypatch.setattr(lifecycle, "BULK_CHUNK", 2)
+    monkeypatch.setattr(cancelling, "BULK_CHUNK", 2)
 
 
 def stage_states(task_id):
@@ -35,7 +35,7 @@ def test_cancel_all_over_several_chunks_moves_each_task_once(ctx, users, small_c
     run_stage_by_hand(between)
     in_stage = submit(alice).id
     t = task(in_stage)
-    lifecycle.start_stage(in_stage, t.stage_index, t.dispatch_seq)
+    lease.start_stage(in_stage, t.stage_index, t.dispatch_seq)
     done = submit(alice, stages=1).id
     run_stage_by_hand(done)
 
@@ -70,7 +70,7 @@ def test_a_bulk_cancelled_tasks_message_is_dropped_with_reads_only(ctx, users):
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
-        assert lifecycle.start_stage(task_id, 0, 1) is None
+        assert lease.start_stage(task_id, 0, 1) is None
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     assert statements and set(statements) == {"SELECT"}
@@ -92,9 +92,9 @@ def test_cancel_all_racing_a_worker_cancels_every_task_once(app, users, small_ch
         with app.app_context():
             barrier.wait()
             for task_id in ids:
-                run = lifecycle.start_stage(task_id, 0, 1)
+                run = lease.start_stage(task_id, 0, 1)
                 if run is not None:
-                    lifecycle.finish_stage(run, {})
+                    lease.finish_stage(run, {})
 
     threads = [threading.Thread(target=cancel_everything), threading.Thread(target=work)]
     for thread in threads:

@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import Task
 from app.services import accounts
 from tests import backends
+from tests.conftest import PASSWORDS, csrf_from
 
 
 @pytest.fixture
@@ -33,6 +34,25 @@ def test_user_create_and_duplicates(run, app):
     assert again.exit_code == 1 and "User 'carol' already exists" in again.output
     short = run("user", "create", "dave", "--password", "short")
     assert short.exit_code == 1 and "at least 8 characters" in short.output
+
+
+def test_user_password_changes_it_and_ends_the_users_logins(run, app):
+    browser = app.test_client()
+    csrf = csrf_from(browser.get("/login").data)
+    form = {"username": "alice", "password": PASSWORDS["alice"], "csrf_token": csrf}
+    assert browser.post("/login", data=form).status_code == 302
+    assert browser.get("/tasks").status_code == 200
+    result = run("user", "password", "alice", input="alice-new-password\n" * 2)
+    assert result.exit_code == 0, result.output
+    assert "Changed the password of 'alice'; their browser logins have ended" in result.output
+    assert browser.get("/tasks").status_code == 302
+    with app.app_context():
+        assert accounts.check_login("alice", "alice-new-password").username == "alice"
+        assert accounts.check_login("alice", PASSWORDS["alice"]) is None
+    short = run("user", "password", "alice", "--password", "short")
+    assert short.exit_code == 1 and "at least 8 characters" in short.output
+    missing = run("user", "password", "nobody", "--password", "long-enough")
+    assert missing.exit_code == 1 and "No user named 'nobody'" in missing.output
 
 
 def test_token_create_prints_a_working_token_on_the_last_line(run, client):
@@ -73,7 +93,8 @@ def test_submit_types_params_and_prints_the_id(run, app):
     [
         (["--param", "stages=lots"], "stages: 'lots' is not of type 'integer'"),
         (["--param", "novalue"], "expected KEY=VALUE"),
-        (["--priority", "12"], "12 is not in the range 0<=x<=11"),
+        (["-p", "stages=2", "-p", "stages=3"], "give each param once: params.stages"),
+        (["--priority", "12"], "priority must be an integer from 0 (most urgent) to 11"),
     ],
 )
 def test_submit_refuses_bad_input(run, args, message):

@@ -7,7 +7,7 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from app.services import accounts, lifecycle
+from app.services import accounts, commands, lease
 
 ROOT = Path(__file__).resolve().parents[2]
 ZH_PO = ROOT / "app/translations/zh_Hans_CN/LC_MESSAGES/messages.po"
@@ -18,7 +18,7 @@ def submit(app, message="你好，世界"):
     with app.app_context():
         alice = accounts.find_user("alice")
         params = {"stages": 2, "seconds": 0, "message": message}
-        return lifecycle.submit(alice, "demo", params, 6, actor="alice").id
+        return commands.submit(alice, "demo", params, 6, actor="alice").id
 
 
 def test_accept_language_picks_chinese_and_english_is_the_default(client):
@@ -90,8 +90,8 @@ def test_the_json_api_always_answers_in_english(api, client, browser, app):
 def test_times_and_durations_follow_the_language(browser, app):
     task_id = submit(app)
     with app.app_context():
-        run = lifecycle.start_stage(task_id, 0, 1)
-        lifecycle.finish_stage(run, {})
+        run = lease.start_stage(task_id, 0, 1)
+        lease.finish_stage(run, {})
     browser.login("alice")
     english = browser.get("/tasks").data.decode()
     assert " ago</time>" in english or "sec. ago" in english

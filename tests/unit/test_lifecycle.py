@@ -11,54 +11,16 @@ from sqlalchemy import select
 from app.constants import PRIORITY_MAX
 from app.extensions import db
 from app.models import Task, TaskEvent
-from app.services import lifecycle
+from app.queue import message_id
+from app.services import cancelling, commands, lease
 from app.services.errors import Forbidden, InvalidRequest, NotFound, Unprocessable
-from tasks.queue import huey, message_id
+from tests.drive import events, huey, live_messages, messages, run_stage_by_hand, submit, task
 
 
 @pytest.fixture
 def ctx(app):
     with app.app_context():
         yield
-
-
-def submit(owner, **params):
-    priority = params.pop("priority", 6)
-    return lifecycle.submit(
-        owner, "demo", {"stages": 3, "seconds": 0, **params}, priority, actor=owner.username
-    )
-
-
-def messages():
-    """Queued Huey messages as (id, args, huey priority), in the order a worker takes them."""
-    return [(m.id, m.args, m.priority) for m in huey.pending()]
-
-
-def live_messages():
-    return [m for m in messages() if not huey.is_revoked(m[0])]
-
-
-def task(task_id) -> Task:
-    return db.session.get(Task, task_id, populate_existing=True)
-
-
-def events(task_id):
-    rows = db.session.scalars(
-        select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id)
-    )
-    return [(e.action, e.from_state, e.to_state) for e in rows]
-
-
-def run_stage_by_hand(task_id, fail=False):
-    """Do what the worker does for the stage that is due: start it, then finish or fail it."""
-    t = task(task_id)
-    run = lifecycle.start_stage(task_id, t.stage_index, t.dispatch_seq)
-    assert run is not None
-    if fail:
-        lifecycle.fail_stage(run, "stage_error", "boom")
-    else:
-        lifecycle.finish_stage(run, {"done": run.stage_name})
-    return run
 
 
 def test_submit_stores_task_stages_event_and_enqueues_first_stage(ctx, users):
@@ -84,7 +46,7 @@ def test_submit_refuses_bad_input_and_stores_nothing(
     ctx, users, task_type, params, priority, error, detail
 ):
     with pytest.raises(error) as caught:
-        lifecycle.submit(users("alice"), task_type, params, priority, actor="alice")
+        commands.submit(users("alice"), task_type, params, priority, actor="alice")
     assert detail in caught.value.detail
     assert db.session.scalar(select(db.func.count(Task.id))) == 0
     assert messages() == []
@@ -114,14 +76,14 @@ def test_stages_run_in_order_and_the_last_one_succeeds_the_task(ctx, users):
 
 def test_a_stale_or_repeated_message_does_not_start_a_stage(ctx, users):
     t = submit(users("alice"))
-    assert lifecycle.start_stage(t.id, 0, 99) is None  # superseded dispatch number
-    assert lifecycle.start_stage(t.id, 5, 1) is None  # no such stage
-    assert lifecycle.start_stage("missing", 0, 1) is None
-    run = lifecycle.start_stage(t.id, 0, 1)
+    assert lease.start_stage(t.id, 0, 99) is None  # superseded dispatch number
+    assert lease.start_stage(t.id, 5, 1) is None  # no such stage
+    assert lease.start_stage("missing", 0, 1) is None
+    run = lease.start_stage(t.id, 0, 1)
     assert run is not None
-    assert lifecycle.start_stage(t.id, 0, 1) is None  # delivered twice: runs once
-    lifecycle.finish_stage(run, {})
-    lifecycle.finish_stage(run, {"late": True})  # a second finish changes nothing
+    assert lease.start_stage(t.id, 0, 1) is None  # delivered twice: runs once
+    lease.finish_stage(run, {})
+    lease.finish_stage(run, {"late": True})  # a second finish changes nothing
     assert task(t.id).stage_index == 1 and task(t.id).stages[0].output == {}
 
 
@@ -143,10 +105,10 @@ def test_a_failing_stage_fails_the_task_and_skips_the_rest(ctx, users):
 def test_cancel_queued_is_immediate_and_revokes_its_message(ctx, users):
     alice = users("alice")
     t = submit(alice)
-    outcome = lifecycle.request_cancel(alice, t.id, "changed my mind")
+    outcome = cancelling.request_cancel(alice, t.id, "changed my mind")
     assert (outcome.previous_state, outcome.state) == ("queued", "cancelled")
-    assert huey.is_revoked(message_id(t.id, 0, 1))
-    assert lifecycle.start_stage(t.id, 0, 1) is None
+    assert huey().is_revoked(message_id(t.id, 0, 1))
+    assert lease.start_stage(t.id, 0, 1) is None
     cancelled = task(t.id)
     assert cancelled.started_at is None and cancelled.finished_at is not None
     assert [s.state for s in cancelled.stages] == ["skipped"] * 3
@@ -158,23 +120,23 @@ def test_cancel_between_stages_is_immediate(ctx, users):
     alice = users("alice")
     t = submit(alice)
     run_stage_by_hand(t.id)  # stage 2 now waits in the queue
-    outcome = lifecycle.request_cancel(alice, t.id)
+    outcome = cancelling.request_cancel(alice, t.id)
     assert (outcome.previous_state, outcome.state) == ("running", "cancelled")
-    assert huey.is_revoked(message_id(t.id, 1, 2))
-    assert lifecycle.start_stage(t.id, 1, 2) is None
+    assert huey().is_revoked(message_id(t.id, 1, 2))
+    assert lease.start_stage(t.id, 1, 2) is None
     assert [s.state for s in task(t.id).stages] == ["succeeded", "skipped", "skipped"]
 
 
 def test_cancel_mid_stage_asks_the_worker_which_then_stops(ctx, users):
     alice = users("alice")
     t = submit(alice)
-    run = lifecycle.start_stage(t.id, 0, 1)
-    outcome = lifecycle.request_cancel(alice, t.id)
+    run = lease.start_stage(t.id, 0, 1)
+    outcome = cancelling.request_cancel(alice, t.id)
     assert (outcome.previous_state, outcome.state) == ("running", "cancelling")
-    assert lifecycle.should_stop(run)
-    again = lifecycle.request_cancel(alice, t.id)
+    assert lease.should_stop(run)
+    again = cancelling.request_cancel(alice, t.id)
     assert (again.previous_state, again.state) == ("cancelling", "cancelling")
-    lifecycle.stop_cancelled_stage(run)
+    lease.stop_cancelled_stage(run)
     stopped = task(t.id)
     assert stopped.state == "cancelled" and not stopped.stage_running
     assert [s.state for s in stopped.stages] == ["cancelled", "skipped", "skipped"]
@@ -187,9 +149,9 @@ def test_cancel_mid_stage_asks_the_worker_which_then_stops(ctx, users):
 def test_a_stage_that_ends_while_cancelling_keeps_its_checkpoint_and_cancels(ctx, users):
     alice = users("alice")
     t = submit(alice)
-    run = lifecycle.start_stage(t.id, 0, 1)
-    lifecycle.request_cancel(alice, t.id)
-    lifecycle.finish_stage(run, {"kept": True})
+    run = lease.start_stage(t.id, 0, 1)
+    cancelling.request_cancel(alice, t.id)
+    lease.finish_stage(run, {"kept": True})
     ended = task(t.id)
     assert ended.state == "cancelled"
     assert ended.stages[0].state == "succeeded" and ended.stages[0].output == {"kept": True}
@@ -199,9 +161,9 @@ def test_a_stage_that_ends_while_cancelling_keeps_its_checkpoint_and_cancels(ctx
 def test_a_stage_that_raises_while_cancelling_ends_cancelled(ctx, users):
     alice = users("alice")
     t = submit(alice)
-    run = lifecycle.start_stage(t.id, 0, 1)
-    lifecycle.request_cancel(alice, t.id)
-    lifecycle.fail_stage(run, "stage_error", "interrupted")
+    run = lease.start_stage(t.id, 0, 1)
+    cancelling.request_cancel(alice, t.id)
+    lease.fail_stage(run, "stage_error", "interrupted")
     assert task(t.id).state == "cancelled" and task(t.id).error_code is None
 
 
@@ -210,11 +172,11 @@ def test_finished_tasks_cannot_be_cancelled(ctx, users, final_state):
     alice = users("alice")
     t = submit(alice, stages=1)
     if final_state == "cancelled":
-        lifecycle.request_cancel(alice, t.id)
+        cancelling.request_cancel(alice, t.id)
     else:
         run_stage_by_hand(t.id, fail=final_state == "failed")
     with pytest.raises(InvalidRequest) as caught:
-        lifecycle.request_cancel(alice, t.id)
+        cancelling.request_cancel(alice, t.id)
     assert caught.value.detail == f"Task in state '{final_state}' cannot be cancelled"
 
 
@@ -223,7 +185,7 @@ def test_retry_resumes_after_the_last_completed_stage_reusing_checkpoints(ctx, u
     t = submit(alice, priority=3)
     run_stage_by_hand(t.id)
     run_stage_by_hand(t.id, fail=True)
-    outcome = lifecycle.retry(alice, t.id)
+    outcome = commands.retry(alice, t.id)
     new = task(outcome.new_task_id)
     assert (new.state, new.retry_of, new.priority, new.params) == ("queued", t.id, 3, t.params)
     assert (new.stage_index, new.resume_index, new.retry_number) == (1, 1, 1)
@@ -234,7 +196,7 @@ def test_retry_resumes_after_the_last_completed_stage_reusing_checkpoints(ctx, u
     ]
     assert messages()[-1][1] == (new.id, 1, 1)
     assert task(t.id).retried_by == new.id
-    run = lifecycle.start_stage(new.id, 1, 1)
+    run = lease.start_stage(new.id, 1, 1)
     assert run.outputs == {"step 1": {"done": "step 1"}} and run.retry_number == 1
 
 
@@ -242,58 +204,78 @@ def test_retry_from_scratch_runs_every_stage_again(ctx, users):
     alice = users("alice")
     t = submit(alice)
     run_stage_by_hand(t.id)
-    lifecycle.request_cancel(alice, t.id)
-    new = task(lifecycle.retry(alice, t.id, from_scratch=True).new_task_id)
+    cancelling.request_cancel(alice, t.id)
+    new = task(commands.retry(alice, t.id, from_scratch=True).new_task_id)
     assert new.stage_index == 0 and [s.state for s in new.stages] == ["pending"] * 3
+
+
+def test_retry_of_a_task_whose_every_stage_finished_before_its_cancel_runs_the_last_again(
+    ctx, users
+):
+    """Cancelled while its last stage ran, which then finished: nothing left to resume."""
+    alice = users("alice")
+    t = submit(alice, stages=2)
+    run_stage_by_hand(t.id)
+    last = lease.start_stage(t.id, 1, task(t.id).dispatch_seq)
+    cancelling.request_cancel(alice, t.id)
+    lease.finish_stage(last, {"done": "step 2"})  # the stage ends; the cancel wins the task
+    assert task(t.id).state == "cancelled"
+    assert [s.state for s in task(t.id).stages] == ["succeeded", "succeeded"]
+
+    new = task(commands.retry(alice, t.id).new_task_id)
+    assert (new.stage_index, new.resume_index) == (1, 1)  # the last stage, not past the end
+    assert [(s.state, s.reused) for s in new.stages] == [("succeeded", True), ("pending", False)]
+    run_stage_by_hand(new.id)
+    assert task(new.id).state == "succeeded"
 
 
 def test_retry_is_refused_for_active_and_already_retried_tasks(ctx, users):
     alice = users("alice")
     t = submit(alice)
     with pytest.raises(InvalidRequest, match="state 'queued' cannot be retried"):
-        lifecycle.retry(alice, t.id)
-    lifecycle.request_cancel(alice, t.id)
-    first = lifecycle.retry(alice, t.id)
+        commands.retry(alice, t.id)
+    cancelling.request_cancel(alice, t.id)
+    first = commands.retry(alice, t.id)
     with pytest.raises(InvalidRequest, match=f"already retried as {first.new_task_id}"):
-        lifecycle.retry(alice, t.id)
+        commands.retry(alice, t.id)
 
 
 def test_priority_change_re_enqueues_with_the_same_task_id(ctx, users):
     alice = users("alice")
     t = submit(alice, priority=9)
-    changed = lifecycle.set_priority(alice, t.id, 0)
+    changed = commands.set_priority(alice, t.id, 0)
     assert changed.priority == 0 and changed.dispatch_seq == 2
-    assert huey.is_revoked(message_id(t.id, 0, 1))
+    assert huey().is_revoked(message_id(t.id, 0, 1))
     assert live_messages() == [(message_id(t.id, 0, 2), (t.id, 0, 2), PRIORITY_MAX)]
-    assert lifecycle.start_stage(t.id, 0, 1) is None  # the old message is dead
-    assert lifecycle.start_stage(t.id, 0, 2) is not None
+    assert lease.start_stage(t.id, 0, 1) is None  # the old message is dead
+    assert lease.start_stage(t.id, 0, 2) is not None
     with pytest.raises(InvalidRequest, match="only be changed while the task is queued"):
-        lifecycle.set_priority(alice, t.id, 3)
+        commands.set_priority(alice, t.id, 3)
     assert events(t.id)[1] == ("priority_changed", "queued", "queued")
 
 
-@pytest.mark.parametrize("bad", [-1, 12, "3", 2.5, None])
+@pytest.mark.parametrize("bad", [-1, 12, " 3", "٣", 2.5, None])
 def test_priority_out_of_range_is_refused(ctx, users, bad):
     alice = users("alice")
     t = submit(alice)
     with pytest.raises(InvalidRequest, match="priority must be an integer"):
-        lifecycle.set_priority(alice, t.id, bad)
+        commands.set_priority(alice, t.id, bad)
 
 
 def test_other_users_get_403_admins_may_act_and_unknown_ids_404(ctx, users):
     alice, bob, root = users("alice"), users("bob"), users("root")
     t = submit(alice)
     for action in (
-        lambda who: lifecycle.request_cancel(who, t.id),
-        lambda who: lifecycle.set_priority(who, t.id, 1),
-        lambda who: lifecycle.retry(who, t.id),
+        lambda who: cancelling.request_cancel(who, t.id),
+        lambda who: commands.set_priority(who, t.id, 1),
+        lambda who: commands.retry(who, t.id),
     ):
         with pytest.raises(Forbidden):
             action(bob)
     with pytest.raises(NotFound):
-        lifecycle.request_cancel(alice, "no-such-task")
-    assert lifecycle.request_cancel(root, t.id).state == "cancelled"
-    assert lifecycle.retry(root, t.id).new_task_id
+        cancelling.request_cancel(alice, "no-such-task")
+    assert cancelling.request_cancel(root, t.id).state == "cancelled"
+    assert commands.retry(root, t.id).new_task_id
 
 
 def race_cancels_against_finish(app, users, run, cancels=8):
@@ -305,14 +287,14 @@ def race_cancels_against_finish(app, users, run, cancels=8):
         with app.app_context():
             barrier.wait()
             try:
-                outcomes.append(lifecycle.request_cancel(users("alice"), run.task_id).state)
+                outcomes.append(cancelling.request_cancel(users("alice"), run.task_id).state)
             except InvalidRequest:
                 outcomes.append("refused")
 
     def finish():
         with app.app_context():
             barrier.wait()
-            lifecycle.finish_stage(run, {})
+            lease.finish_stage(run, {})
 
     threads = [threading.Thread(target=cancel) for _ in range(cancels)]
     threads.append(threading.Thread(target=finish))
@@ -328,7 +310,7 @@ def test_cancel_racing_the_stage_end_has_exactly_one_winner(app, users):
     for _ in range(10):
         with app.app_context():
             task_id = submit(users("alice"), stages=1).id
-            run = lifecycle.start_stage(task_id, 0, 1)
+            run = lease.start_stage(task_id, 0, 1)
         outcomes = race_cancels_against_finish(app, users, run)
         with app.app_context():
             final = task(task_id)

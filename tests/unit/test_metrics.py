@@ -7,7 +7,8 @@ import pytest
 
 from app.extensions import db
 from app.models import Task, TaskStage
-from app.services import accounts, lifecycle, metrics
+from app.services import accounts, commands, lease, metrics
+from app.services.states import TERMINAL_STATES
 from app.web.charts import bar_chart, nice_ceiling
 
 NOW = datetime(2026, 11, 23, 15, 40)
@@ -21,19 +22,19 @@ def run_task(app, owner="alice", stages=2, fail_at=None, retry_of=None):
     with app.app_context():
         user = accounts.find_user(owner)
         if retry_of:
-            task_id = lifecycle.retry(user, retry_of, False).new_task_id
+            task_id = commands.retry(user, retry_of, False).new_task_id
         else:
             params = {"stages": stages, "seconds": 0}
-            task_id = lifecycle.submit(user, "demo", params, 6, actor=owner).id
+            task_id = commands.submit(user, "demo", params, 6, actor=owner).id
         while True:
             task = db.session.get(Task, task_id, populate_existing=True)
-            if task.is_terminal:
+            if task.state in TERMINAL_STATES:
                 return task.id
-            run = lifecycle.start_stage(task.id, task.stage_index, task.dispatch_seq)
+            run = lease.start_stage(task.id, task.stage_index, task.dispatch_seq)
             if fail_at == task.stage_index + 1:
-                lifecycle.fail_stage(run, "stage_error", "boom")
+                lease.fail_stage(run, "stage_error", "boom")
             else:
-                lifecycle.finish_stage(run, {})
+                lease.finish_stage(run, {})
 
 
 def backdate(app, task_id, finished, stage_seconds=()):
@@ -58,8 +59,8 @@ def test_finished_per_hour_buckets_the_last_24_hours(app):
         buckets = metrics.finished_per_hour(accounts.find_user("alice"), now=NOW)
         everyone = metrics.finished_per_hour(accounts.find_user("root"), now=NOW)
     assert len(buckets) == 24
-    assert buckets[0]["hour"] == "2026-11-22T16:00:00.000000Z"
-    assert buckets[-1]["hour"] == "2026-11-23T15:00:00.000000Z"
+    assert buckets[0]["hour"] == datetime(2026, 11, 22, 16)
+    assert buckets[-1]["hour"] == datetime(2026, 11, 23, 15)
     assert buckets[-1] == {**buckets[-1], "succeeded": 1, "failed": 0, "cancelled": 0}
     assert (buckets[-2]["succeeded"], buckets[-2]["failed"]) == (1, 1)
     assert buckets[0]["succeeded"] == 1
@@ -97,7 +98,10 @@ def test_the_chart_scale_rounds_up_to_1_2_5(value, ceiling):
 
 def test_bars_stack_in_proportion_to_their_counts():
     hours = [
-        {"hour": f"2026-11-23T{h:02d}:00:00.000000Z", "succeeded": 0, "failed": 0, "cancelled": 0}
+        {
+            "hour": datetime(2026, 11, 23, h),
+            **{state: 0 for state in ("succeeded", "partial_success", "failed", "cancelled")},
+        }
         for h in range(24)
     ]
     hours[3] |= {"succeeded": 6, "failed": 2, "cancelled": 2}

@@ -11,10 +11,10 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import Task, utcnow
-from app.services import lifecycle, recovery
+from app.queue import message_id
+from app.services import cancelling, commands, lease, recovery
 from app.services.errors import InvalidRequest
-from tasks.queue import huey, message_id
-from tests.unit.test_lifecycle import events, submit, task
+from tests.drive import events, huey, submit, task
 
 ROUNDS = 5
 
@@ -44,7 +44,7 @@ def test_two_cancels_racing_cancel_once(app, users):
     for _ in range(ROUNDS):
         with app.app_context():
             task_id = submit(users("alice")).id
-        outcomes = race(app, *[lambda t=task_id: lifecycle.request_cancel(users("alice"), t)] * 4)
+        outcomes = race(app, *[lambda t=task_id: cancelling.request_cancel(users("alice"), t)] * 4)
         refused = [o for o in outcomes if isinstance(o, InvalidRequest)]
         won = [o for o in outcomes if not isinstance(o, InvalidRequest)]
         assert len(won) == 1 and won[0].state == "cancelled" and len(refused) == 3
@@ -58,9 +58,9 @@ def test_retry_racing_retry_makes_exactly_one_new_task(app, users):
     for _ in range(ROUNDS):
         with app.app_context():
             task_id = submit(users("alice")).id
-            lifecycle.request_cancel(users("alice"), task_id)
+            cancelling.request_cancel(users("alice"), task_id)
             before = db.session.query(Task).count()
-        outcomes = race(app, *[lambda t=task_id: lifecycle.retry(users("alice"), t)] * 4)
+        outcomes = race(app, *[lambda t=task_id: commands.retry(users("alice"), t)] * 4)
         won = [o for o in outcomes if not isinstance(o, InvalidRequest)]
         assert len(won) == 1
         with app.app_context():
@@ -70,17 +70,17 @@ def test_retry_racing_retry_makes_exactly_one_new_task(app, users):
 
 def test_priority_change_racing_the_stage_start_never_does_both(app, users):
     for _ in range(ROUNDS):
-        huey.flush()
         with app.app_context():
+            huey().flush()
             task_id = submit(users("alice")).id
         start, change = race(
             app,
-            lambda t=task_id: lifecycle.start_stage(t, 0, 1),
-            lambda t=task_id: lifecycle.set_priority(users("alice"), t, 1).priority,
+            lambda t=task_id: lease.start_stage(t, 0, 1),
+            lambda t=task_id: commands.set_priority(users("alice"), t, 1).priority,
         )
         with app.app_context():
             now = task(task_id)
-            live = [m.id for m in huey.pending() if not huey.is_revoked(m)]
+            live = [m.id for m in huey().pending() if not huey().is_revoked(m)]
             if start is not None:  # the worker won: the change was refused
                 assert isinstance(change, InvalidRequest)
                 assert (now.state, now.stage_running, now.priority) == ("running", True, 6)
@@ -93,16 +93,14 @@ def test_the_reaper_racing_a_late_finish_has_one_winner(app, users):
     for _ in range(ROUNDS):
         with app.app_context():
             task_id = submit(users("alice"), stages=1).id
-            run = lifecycle.start_stage(task_id, 0, 1)
+            run = lease.start_stage(task_id, 0, 1)
             db.session.execute(
                 update(Task)
                 .where(Task.id == task_id)
                 .values(heartbeat_at=utcnow() - timedelta(minutes=5))
             )
             db.session.commit()
-        race(
-            app, lambda r=run: lifecycle.finish_stage(r, {"late": 1}), lambda: recovery.reap(60, 3)
-        )
+        race(app, lambda r=run: lease.finish_stage(r, {"late": 1}), lambda: recovery.reap(60, 3))
         with app.app_context():
             now, trail = task(task_id), [e[0] for e in events(task_id)]
             finished, requeued = trail.count("stage_finished"), trail.count("stage_requeued")

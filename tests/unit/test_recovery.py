@@ -11,9 +11,9 @@ from sqlalchemy import update
 from app.constants import CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING
 from app.extensions import db
 from app.models import Task, utcnow
-from app.services import lifecycle, recovery
-from tasks.queue import enqueue_stage, huey, message_id
-from tests.unit.test_lifecycle import events, run_stage_by_hand, submit, task
+from app.queue import message_id
+from app.services import cancelling, commands, dispatch, lease, recovery
+from tests.drive import events, huey, run_stage_by_hand, submit, task
 
 TIMEOUT = 60
 
@@ -35,19 +35,19 @@ def go_silent(task_id, seconds=TIMEOUT + 5):
 
 
 def live_ids():
-    return {m.id for m in huey.pending() if not huey.is_revoked(m)}
+    return {m.id for m in huey().pending() if not huey().is_revoked(m)}
 
 
 def start(task_id):
     t = task(task_id)
-    return lifecycle.start_stage(task_id, t.stage_index, t.dispatch_seq)
+    return lease.start_stage(task_id, t.stage_index, t.dispatch_seq)
 
 
 def test_a_silent_stage_is_requeued_from_its_checkpoint_and_the_zombie_is_fenced(alice):
     t = submit(alice)
     run_stage_by_hand(t.id)  # stage 1 done: its checkpoint must not run again
     zombie = start(t.id)
-    lifecycle.report_progress(zombie, 0.5, "half")
+    lease.report_progress(zombie, 0.5, "half")
     go_silent(t.id)
 
     assert recovery.reap(TIMEOUT, 3) == {
@@ -64,10 +64,14 @@ def test_a_silent_stage_is_requeued_from_its_checkpoint_and_the_zombie_is_fenced
     assert events(t.id)[-1] == ("stage_requeued", RUNNING, RUNNING)
 
     # The old worker wakes up: it cannot write anything, and it is told to stop.
-    assert lifecycle.heartbeat(zombie) is False
-    lifecycle.report_progress(zombie, 0.9, "late")
-    lifecycle.finish_stage(zombie, {"late": True})
-    assert lifecycle.should_stop(zombie) is True
+    assert lease.heartbeat(zombie) is False
+    before = task(t.id)
+    assert lease.report_progress(zombie, 0.9, "late") is False
+    after = task(t.id)
+    assert (after.stage_progress, after.progress_message) == (0.0, None)
+    assert after.heartbeat_at == before.heartbeat_at
+    lease.finish_stage(zombie, {"late": True})
+    assert lease.should_stop(zombie) is True
     assert task(t.id).stages[1].output is None and task(t.id).stage_index == 1
 
     run_stage_by_hand(t.id)
@@ -82,7 +86,7 @@ def test_a_fresh_heartbeat_is_left_alone(alice):
     run = start(t.id)
     go_silent(t.id, seconds=TIMEOUT - 10)
     assert recovery.reap(TIMEOUT, 3)["requeued"] == 0
-    assert lifecycle.heartbeat(run) is True and task(t.id).stage_running is True
+    assert lease.heartbeat(run) is True and task(t.id).stage_running is True
 
 
 def test_after_max_lost_attempts_the_task_fails_retryable(alice):
@@ -98,14 +102,14 @@ def test_after_max_lost_attempts_the_task_fails_retryable(alice):
     assert "lost 3 time(s)" in failed.error_message
     assert [s.state for s in failed.stages] == ["failed", "skipped", "skipped"]
     assert events(t.id)[-1] == ("worker_lost", RUNNING, FAILED)
-    retried = lifecycle.retry(alice, t.id)
+    retried = commands.retry(alice, t.id)
     assert task(retried.new_task_id).state == QUEUED
 
 
 def test_a_cancelling_task_whose_worker_died_is_cancelled(alice):
     t = submit(alice)
     start(t.id)
-    assert lifecycle.request_cancel(alice, t.id).state == CANCELLING
+    assert cancelling.request_cancel(alice, t.id).state == CANCELLING
     go_silent(t.id)
     assert recovery.reap(TIMEOUT, 3)["cancelled"] == 1
     assert task(t.id).state == CANCELLED
@@ -114,8 +118,10 @@ def test_a_cancelling_task_whose_worker_died_is_cancelled(alice):
 
 def test_a_lost_message_is_sent_again_but_a_long_queue_is_not_touched(alice):
     lost, waiting = submit(alice), submit(alice)
-    huey.storage.flush_queue()  # as if both enqueues never happened...
-    enqueue_stage(waiting.id, 0, 1, 6)  # ...but this one is just waiting in a long queue
+    huey().storage.flush_queue()  # as if both enqueues never happened...
+    dispatch.stage_queue().enqueue_stage(
+        waiting.id, 0, 1, 6
+    )  # ...but this one is just waiting in a long queue
     go_silent(lost.id)
     go_silent(waiting.id)
     assert recovery.reap(TIMEOUT, 3)["redispatched"] == 1
@@ -128,7 +134,7 @@ def test_a_lost_message_is_sent_again_but_a_long_queue_is_not_touched(alice):
 def test_between_stages_a_lost_message_is_sent_again(alice):
     t = submit(alice)
     run_stage_by_hand(t.id)
-    huey.storage.flush_queue()
+    huey().storage.flush_queue()
     go_silent(t.id)
     assert recovery.reap(TIMEOUT, 3)["redispatched"] == 1
     assert message_id(t.id, 1, 3) in live_ids()
@@ -138,7 +144,7 @@ def test_shutdown_hands_a_stage_back_without_counting_a_loss(alice):
     t = submit(alice)
     run_stage_by_hand(t.id)
     run = start(t.id)
-    assert lifecycle.hand_back_stage(run) == RUNNING
+    assert recovery.hand_back_stage(run) == RUNNING
     back = task(t.id)
     assert (back.stage_index, back.stage_running, back.lost_attempts) == (1, False, 0)
     assert message_id(t.id, 1, run.dispatch_seq + 1) in live_ids()

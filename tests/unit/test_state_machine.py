@@ -17,30 +17,24 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multip
 from sqlalchemy import select, update
 
 from app import create_app
-from app.constants import CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING, SUCCEEDED
+from app.constants import CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING
 from app.extensions import db
 from app.models import Task, TaskEvent, utcnow
-from app.services import accounts, bulk, lifecycle, queries, recovery
+from app.services import (
+    accounts,
+    bulk,
+    cancelling,
+    commands,
+    dispatch,
+    lease,
+    queries,
+    recovery,
+    states,
+)
 from app.services.errors import InvalidRequest
-from tasks.queue import huey
 from tests import backends
+from tests.conftest import app_settings
 
-TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
-# Every (from, to) an event may record; None is "not yet a task".
-ALLOWED = {
-    (None, QUEUED),
-    (QUEUED, QUEUED),  # priority change, redispatch
-    (QUEUED, RUNNING),
-    (QUEUED, CANCELLED),
-    (RUNNING, RUNNING),  # stage started/finished, requeued
-    (RUNNING, SUCCEEDED),
-    (RUNNING, FAILED),
-    (RUNNING, CANCELLING),
-    (RUNNING, CANCELLED),
-    (CANCELLING, CANCELLED),
-}
-# A retry notes itself on the original task without changing its state.
-ALLOWED_RETRIED = {(FAILED, FAILED), (CANCELLED, CANCELLED)}
 _APP = {}
 
 
@@ -48,13 +42,7 @@ def shared_app():
     """One app and SQLite file for all examples (each example empties the tables)."""
     if "app" not in _APP:
         folder = tempfile.mkdtemp(prefix="taskdeck-sm-")
-        _APP["app"] = create_app(
-            {
-                "TESTING": True,
-                "DATA_DIR": folder,
-                "SQLALCHEMY_DATABASE_URI": backends.fresh_database(folder),
-            }
-        )
+        _APP["app"] = create_app(app_settings(folder, backends.fresh_database(folder)))
         with _APP["app"].app_context():
             db.create_all()
     return _APP["app"]
@@ -65,15 +53,15 @@ class TaskLifecycle(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        huey.flush()
         self.context = shared_app().app_context()
         self.context.push()
+        dispatch.stage_queue().huey.flush()
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
         self.alice = accounts.create_user("alice", "alice-password")
         self.root = accounts.create_user("root", "root-password", is_admin=True)
-        self.runs: dict[str, lifecycle.StageRun] = {}  # stages a "worker" holds
+        self.runs: dict[str, lease.StageRun] = {}  # stages a "worker" holds
         self.ended: dict[str, str] = {}  # terminal state first seen per task
 
     def teardown(self):
@@ -88,14 +76,14 @@ class TaskLifecycle(RuleBasedStateMachine):
     @rule(target=tasks, stages=st.integers(1, 3), priority=st.integers(0, 11))
     def submit(self, stages, priority):
         params = {"stages": stages, "seconds": 0}
-        return lifecycle.submit(self.alice, "demo", params, priority, actor="alice").id
+        return commands.submit(self.alice, "demo", params, priority, actor="alice").id
 
     @rule(task_id=tasks)
     def cancel(self, task_id):
         try:
-            lifecycle.request_cancel(self.alice, task_id, "hypothesis")
+            cancelling.request_cancel(self.alice, task_id, "hypothesis")
         except InvalidRequest:
-            assert self._task(task_id).state in TERMINAL
+            assert self._task(task_id).state in states.TERMINAL_STATES
 
     @rule(cancel_running=st.booleans())
     def cancel_all(self, cancel_running):
@@ -108,7 +96,7 @@ class TaskLifecycle(RuleBasedStateMachine):
     @rule(target=tasks, task_id=tasks, from_scratch=st.booleans())
     def retry(self, task_id, from_scratch):
         try:
-            return lifecycle.retry(self.alice, task_id, from_scratch).new_task_id
+            return commands.retry(self.alice, task_id, from_scratch).new_task_id
         except InvalidRequest:
             task = self._task(task_id)
             assert task.state not in (FAILED, CANCELLED) or task.retried_by
@@ -117,7 +105,7 @@ class TaskLifecycle(RuleBasedStateMachine):
     @rule(task_id=tasks, priority=st.integers(0, 11))
     def change_priority(self, task_id, priority):
         try:
-            lifecycle.set_priority(self.alice, task_id, priority)
+            commands.set_priority(self.alice, task_id, priority)
         except InvalidRequest:
             assert self._task(task_id).state != QUEUED
 
@@ -126,7 +114,7 @@ class TaskLifecycle(RuleBasedStateMachine):
     @rule(task_id=tasks)
     def start_stage(self, task_id):
         task = self._task(task_id)
-        run = lifecycle.start_stage(task_id, task.stage_index, task.dispatch_seq)
+        run = lease.start_stage(task_id, task.stage_index, task.dispatch_seq)
         if run is not None:
             assert task_id not in self.runs or self.runs[task_id].dispatch_seq != run.dispatch_seq
             self.runs[task_id] = run
@@ -137,11 +125,11 @@ class TaskLifecycle(RuleBasedStateMachine):
         if run is None:
             return
         if outcome == "finish":
-            lifecycle.finish_stage(run, {"stage": run.stage_name})
+            lease.finish_stage(run, {"stage": run.stage_name})
         elif outcome == "fail":
-            lifecycle.fail_stage(run, "stage_error", "boom")
-        elif lifecycle.should_stop(run):
-            lifecycle.stop_cancelled_stage(run)
+            lease.fail_stage(run, "stage_error", "boom")
+        elif lease.should_stop(run):
+            lease.stop_cancelled_stage(run)
         else:
             self.runs[task_id] = run  # nothing asked it to stop: it keeps running
 
@@ -149,7 +137,7 @@ class TaskLifecycle(RuleBasedStateMachine):
     def shut_down_worker(self, task_id):
         run = self.runs.pop(task_id, None)
         if run is not None:
-            lifecycle.hand_back_stage(run)
+            recovery.hand_back_stage(run)
 
     @rule(task_id=tasks)
     def lose_worker(self, task_id):
@@ -169,7 +157,7 @@ class TaskLifecycle(RuleBasedStateMachine):
         for task in db.session.scalars(select(Task).execution_options(populate_existing=True)):
             if task.id in self.ended:
                 assert task.state == self.ended[task.id], task.id
-            elif task.state in TERMINAL:
+            elif task.state in states.TERMINAL_STATES:
                 self.ended[task.id] = task.state
 
     @invariant()
@@ -181,8 +169,8 @@ class TaskLifecycle(RuleBasedStateMachine):
             state = None
             for event in trails[task.id]:
                 assert event.from_state == state, (task.id, event.action)
-                pair = (event.from_state, event.to_state)
-                assert pair in (ALLOWED_RETRIED if event.action == "retried" else ALLOWED), pair
+                move = (event.action, event.from_state, event.to_state)
+                assert move in states.ALLOWED, move
                 state = event.to_state
             assert state == task.state
             if any(e.action == "cancelled" and e.from_state == QUEUED for e in trails[task.id]):

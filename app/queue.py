@@ -1,0 +1,76 @@
+"""The Huey queue, built from the app's config: the one Huey task and the messages it takes.
+
+Messages carry ids only, never ORM objects; the database is the source of
+truth and a message is a nudge. The web process only sends; the worker's
+entry point (`taskdeck worker`) binds the function that runs a stage.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
+
+from huey import PostgresHuey, PriorityRedisHuey, SqliteHuey
+
+from app.constants import PRIORITY_MAX
+
+RUN_STAGE = "taskdeck.run_stage"
+
+
+def make_huey(url: str, name: str = "taskdeck"):
+    """Build the Huey instance a queue URL names: SQLite (default), Redis or PostgreSQL.
+
+    All three keep priorities (Redis through PriorityRedisHuey). `name`
+    separates queues that share one Redis or PostgreSQL.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        # sqlite:////abs/path -> /abs/path
+        path = Path(url[len("sqlite:///") :])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Web and worker processes share the file: wait on locks instead of failing.
+        return SqliteHuey(name, filename=str(path), results=False, timeout=30)
+    if parsed.scheme in ("redis", "rediss"):
+        return PriorityRedisHuey(name, url=url, results=False)
+    if parsed.scheme in ("postgresql", "postgres") or parsed.scheme.startswith("postgresql+"):
+        dsn = parsed._replace(scheme="postgresql").geturl()
+        return PostgresHuey(name, dsn=dsn, results=False)
+    raise ValueError(
+        f"Unsupported TASKDECK_QUEUE_URL scheme {parsed.scheme!r}: "
+        "use sqlite:///path, redis://host:port/db or postgresql://…"
+    )
+
+
+def message_id(task_id: str, stage_index: int, dispatch_seq: int) -> str:
+    """Huey message ids are derived, so a revoke needs no stored id."""
+    return f"{task_id}.{stage_index}.{dispatch_seq}"
+
+
+class StageQueue:
+    """One Huey instance and its one task, `run_stage(task_id, stage_index, dispatch_seq)`."""
+
+    def __init__(self, huey):
+        self.huey = huey
+        self.runner: Callable[[str, int, int], None] | None = None
+        self._run_stage = huey.task(name=RUN_STAGE)(self._run)
+
+    def _run(self, task_id: str, stage_index: int, dispatch_seq: int) -> None:
+        if self.runner is None:
+            raise RuntimeError("No stage runner bound: start workers with `taskdeck worker`")
+        self.runner(task_id, stage_index, dispatch_seq)
+
+    def enqueue_stage(self, task_id: str, stage_index: int, dispatch_seq: int, priority: int):
+        # Huey runs the higher number first; ours runs 0 first.
+        message = self._run_stage.task_class(
+            (task_id, stage_index, dispatch_seq),
+            id=message_id(task_id, stage_index, dispatch_seq),
+            priority=PRIORITY_MAX - priority,
+        )
+        self.huey.enqueue(message)
+
+    def revoke_stage(self, task_id: str, stage_index: int, dispatch_seq: int) -> None:
+        """Make Huey drop a queued message (the worker would skip it anyway)."""
+        self.huey.revoke_by_id(message_id(task_id, stage_index, dispatch_seq), revoke_once=True)
+
+    def pending_message_ids(self) -> set[str]:
+        """Ids of the stage messages waiting in the queue (not those being executed)."""
+        return {message.id for message in self.huey.pending()}

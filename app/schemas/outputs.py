@@ -1,0 +1,234 @@
+"""What clients get: every JSON response shape, also the objects templates render.
+
+Built from the ORM rows (`from_attributes`), so a field is declared here
+once; times stay datetimes in Python and become ISO 8601 UTC text
+(`2026-11-24T21:28:21.123456Z`) in JSON.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, create_model, field_validator
+
+from app.models import iso
+from app.services import states
+from app.services.states import STATES
+
+UtcTime = Annotated[
+    datetime,
+    PlainSerializer(iso, return_type=str, when_used="json"),
+    Field(json_schema_extra={"format": "date-time"}),
+]
+State = Literal[STATES]
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Error(BaseModel):
+    """Every error answer: `{"detail": "..."}`."""
+
+    detail: str
+
+
+class Task(Output):
+    id: str
+    type: str
+    state: State
+    stage: str | None = Field(description="The stage running now or next; null when done")
+    stage_index: int
+    stage_count: int
+    progress: float = Field(ge=0, le=1)
+    progress_message: str | None
+    eta_seconds: float | None
+    priority: int
+    params: dict[str, Any]
+    error_code: str | None
+    error_message: str | None
+    retryable: bool
+    retry_of: str | None
+    retried_by: str | None
+    owner: str
+    created_at: UtcTime
+    started_at: UtcTime | None
+    finished_at: UtcTime | None
+    cancel_requested_at: UtcTime | None
+
+    @field_validator("owner", mode="before")
+    @classmethod
+    def _username(cls, owner: Any) -> Any:
+        return getattr(owner, "username", owner)
+
+    # The rules pages show buttons by, read from the state table (not serialised).
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in states.TERMINAL_STATES
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.state in states.CANCELLABLE_STATES
+
+    @property
+    def can_retry(self) -> bool:
+        return self.state in states.RETRYABLE_STATES and self.retried_by is None
+
+    @property
+    def can_change_priority(self) -> bool:
+        return self.state in states.PRIORITY_CHANGEABLE_STATES
+
+
+class Stage(Output):
+    name: str
+    state: str
+    started_at: UtcTime | None
+    finished_at: UtcTime | None
+    output: Any
+    reused: bool
+    worker: str | None = Field(description="host:pid that last started it")
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class Event(Output):
+    action: str
+    actor: str
+    from_state: str | None
+    to_state: str | None
+    stage: str | None
+    reason: str | None
+    at: UtcTime
+
+
+class TaskDetail(Task):
+    stages: list[Stage]
+    events: list[Event] = Field(description="The most recent ones, newest last")
+
+
+class TaskPage(BaseModel):
+    items: list[Task]
+    next_cursor: str | None
+
+
+class Done(BaseModel):
+    success: bool = True
+    message: str
+
+
+class CancelResult(Done):
+    task_id: str
+    previous_state: State
+    state: State
+
+
+class RetryResult(Done):
+    task_id: str
+    new_task_id: str
+
+
+class PriorityResult(Done):
+    task_id: str
+    priority: int
+
+
+class BulkCancelCounts(BaseModel):
+    cancelled: int
+    failed: int
+    total: int
+
+
+class BulkCancelResult(Done):
+    result: BulkCancelCounts
+
+
+class BulkCancelByTypeCounts(BulkCancelCounts):
+    task_type: str
+
+
+class BulkCancelByTypeResult(Done):
+    result: BulkCancelByTypeCounts
+
+
+class BulkRetryCounts(BaseModel):
+    retried: int
+    skipped: int
+    total: int
+    new_task_ids: list[str]
+    errors: dict[str, str]
+
+
+class BulkRetryResult(Done):
+    result: BulkRetryCounts
+
+
+class LastHour(BaseModel):
+    since: UtcTime
+    finished: int
+    succeeded: int
+    failed: int
+    per_minute: float
+
+
+# One count per terminal state, whichever the state table declares.
+HourBucket = create_model(
+    "HourBucket", hour=(UtcTime, ...), **{state: (int, ...) for state in states.TERMINAL_STATES}
+)
+
+
+class SlowStage(BaseModel):
+    type: str
+    stage: str
+    runs: int
+    avg_seconds: float
+    max_seconds: float
+    slowest_task_id: str
+
+
+class Stats(BaseModel):
+    total: int
+    by_state: dict[str, int]
+    by_type: dict[str, dict[str, int]]
+    last_hour: LastHour
+    finished_per_hour: list[HourBucket] = Field(
+        description="Last 24 hours, oldest first; the last is the current hour"
+    )
+    slowest_stages: list[SlowStage] = Field(
+        description="Stages run in tasks finished in the last 24 h, slowest first"
+    )
+
+
+class TaskType(BaseModel):
+    name: str
+    title: str
+    description: str
+    stages: list[str]
+    params_schema: dict[str, Any] = Field(description="JSON Schema")
+
+
+class TaskTypeList(BaseModel):
+    items: list[TaskType]
+
+
+class Token(Output):
+    id: int
+    name: str
+    prefix: str = Field(description="First characters, to tell tokens apart")
+    created_at: UtcTime
+    last_used_at: UtcTime | None
+    revoked_at: UtcTime | None
+
+
+class TokenList(BaseModel):
+    items: list[Token]
+
+
+class TokenCreated(Token):
+    token: str = Field(description="The bearer token; shown only in this response")
+
+
+class TokenRevoked(Done):
+    token: Token

@@ -1,0 +1,221 @@
+"""What users ask of one task besides cancelling: submit, retry, re-prioritise.
+
+Each command is one or a few conditional transitions (app/services/
+transitions.py); queue messages follow the commit (dispatch.py).
+"""
+
+from dataclasses import dataclass
+
+from flask_babel import gettext
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select, update
+
+from app.constants import (
+    EV_PRIORITY_CHANGED,
+    EV_RETRIED,
+    EV_SUBMITTED,
+    QUEUED,
+    STAGE_PENDING,
+    STAGE_SUCCEEDED,
+)
+from app.extensions import db
+from app.models import Task, TaskStage, User, new_task_id
+from app.schemas.inputs import Priority
+from app.services import dispatch, states
+from app.services.catalog import get_pipeline
+from app.services.errors import InvalidRequest, ParamsError, Unprocessable
+from app.services.queries import get_task
+from app.services.transitions import (
+    current_state,
+    move,
+    record,
+)
+
+_PRIORITY = TypeAdapter(Priority)
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    task_id: str
+    new_task_id: str
+    resume_index: int
+    message: str
+
+
+def check_priority(value) -> int:
+    """Return a valid priority (the input rule, app/schemas/inputs.Priority) or raise a 400."""
+    try:
+        return _PRIORITY.validate_python(value)
+    except ValidationError as exc:
+        detail = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise InvalidRequest(detail, fields={"priority": detail}) from exc
+
+
+# --- submitting and retrying -----------------------------------------------
+
+
+def submit(owner: User, task_type: str, params, priority: int, *, actor: str) -> Task:
+    """Validate, store and enqueue a new task; raise Unprocessable (422) on bad type/params."""
+    pipeline = get_pipeline(task_type)
+    if pipeline is None:
+        raise Unprocessable(gettext("Unknown task type '%(type)s'", type=task_type))
+    try:
+        params = pipeline.validate(params)
+    except ParamsError as exc:
+        raise Unprocessable(
+            gettext("Invalid params: %(errors)s", errors=exc), fields=exc.by_field
+        ) from exc
+    priority = check_priority(priority)
+    names = [stage.name for stage in pipeline.stages_for(params)]
+    task = Task(
+        id=new_task_id(),
+        type=task_type,
+        state=QUEUED,
+        owner_id=owner.id,
+        priority=priority,
+        params=params,
+        stage_names=names,
+        dispatch_seq=1,
+        stages=[TaskStage(position=i, name=n, state=STAGE_PENDING) for i, n in enumerate(names)],
+    )
+    db.session.add(task)
+    record(task.id, EV_SUBMITTED, None, QUEUED, actor=actor)
+    dispatch.enqueue_stage(task.id, 0, 1, priority)
+    db.session.commit()
+    return task
+
+
+def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome:
+    """Create a new task from a failed/cancelled one, resuming after its last completed stage.
+
+    Raises NotFound/Forbidden, or InvalidRequest when the task is not retryable
+    or was retried already (two racing retries make exactly one task).
+    """
+    get_task(actor, task_id)
+    new_id = new_task_id()
+    claimed = db.session.execute(
+        update(Task)
+        .where(
+            Task.id == task_id,
+            Task.state.in_(states.RETRYABLE_STATES),
+            Task.retried_by.is_(None),
+        )
+        .values(retried_by=new_id)
+        .execution_options(synchronize_session=False)
+    )
+    original = db.session.get(Task, task_id, populate_existing=True)
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        if original.retried_by:
+            raise InvalidRequest(
+                gettext("Task was already retried as %(id)s", id=original.retried_by)
+            )
+        raise InvalidRequest(
+            gettext(
+                "Task in state '%(state)s' cannot be retried; only failed, cancelled or partly "
+                "succeeded tasks can",
+                state=original.state,
+            )
+        )
+    resume = 0
+    if not from_scratch:
+        for stage in original.stages:
+            if stage.state != STAGE_SUCCEEDED:
+                break
+            resume += 1
+    # A task cancelled just as its last stage finished has nothing left to
+    # resume; run its last stage again rather than "succeed" without work.
+    resume = min(resume, original.stage_count - 1)
+    stages = [
+        TaskStage(
+            position=old.position,
+            name=old.name,
+            state=STAGE_SUCCEEDED,
+            started_at=old.started_at,
+            finished_at=old.finished_at,
+            output=old.output,
+            reused=True,
+        )
+        if old.position < resume
+        else TaskStage(position=old.position, name=old.name, state=STAGE_PENDING)
+        for old in original.stages
+    ]
+    new = Task(
+        id=new_id,
+        type=original.type,
+        state=QUEUED,
+        owner_id=original.owner_id,
+        priority=original.priority,
+        params=original.params,
+        stage_names=original.stage_names,
+        stage_index=resume,
+        resume_index=resume,
+        retry_of=original.id,
+        retry_number=original.retry_number + 1,
+        dispatch_seq=1,
+        stages=stages,
+    )
+    # The event keeps English (it is stored); the message is in the asker's language.
+    how = "from scratch" if resume == 0 else f"resuming at '{original.stage_names[resume]}'"
+    if resume == 0:
+        message = gettext("Retried as a new task, from scratch")
+    else:
+        message = gettext(
+            "Retried as a new task, resuming at '%(stage)s'", stage=original.stage_names[resume]
+        )
+    db.session.add(new)
+    who = actor.username
+    record(
+        original.id,
+        EV_RETRIED,
+        original.state,
+        original.state,
+        actor=who,
+        reason=f"retried as {new_id}",
+    )
+    record(new_id, EV_SUBMITTED, None, QUEUED, actor=who, reason=f"retry of {original.id}, {how}")
+    dispatch.enqueue_stage(new_id, resume, 1, original.priority)
+    db.session.commit()
+    return RetryOutcome(task_id, new_id, resume, message)
+
+
+# --- re-prioritising ----------------------------------------------------------
+
+
+def priority_message(priority: int) -> str:
+    """The one-line outcome of a priority change, for the API and the pages alike."""
+    return gettext("Priority set to %(p)d", p=priority)
+
+
+def set_priority(actor: User, task_id: str, priority) -> Task:
+    """Change a queued task's priority and re-enqueue it under the same task id."""
+    priority = check_priority(priority)
+    task = get_task(actor, task_id)
+    old = task.priority
+    changed = move(
+        task_id,
+        QUEUED,
+        QUEUED,
+        values={"priority": priority, "dispatch_seq": Task.dispatch_seq + 1},
+        action=EV_PRIORITY_CHANGED,
+        actor=actor.username,
+        reason=f"{old} → {priority}",
+    )
+    if not changed:
+        state = current_state(task_id)
+        db.session.rollback()
+        raise InvalidRequest(
+            gettext(
+                "Priority can only be changed while the task is queued (it is '%(state)s')",
+                state=state,
+            )
+        )
+    index, seq = db.session.execute(
+        select(Task.stage_index, Task.dispatch_seq).where(Task.id == task_id)
+    ).one()
+    # The old message may already be on its way to a worker: its stale
+    # dispatch_seq makes start_stage ignore it.
+    dispatch.revoke_stage(task_id, index, seq - 1)
+    dispatch.enqueue_stage(task_id, index, seq, priority)
+    db.session.commit()
+    return db.session.get(Task, task_id)

@@ -1,0 +1,73 @@
+"""Queue messages leave after the commit that made them true, and only then: the one seam.
+
+Services call `enqueue_stage` / `revoke_stage` while their transaction is
+open; the messages wait in the session's outbox and go to the app's queue
+(app/queue.py) when the transaction commits, or are dropped when it rolls
+back. So a worker never receives a message for a row it cannot see yet.
+
+A queue that cannot be reached does not undo the commit: the task stays
+recorded as waiting, and the reaper sends its message again once the
+queue answers (README, "Crash safety").
+"""
+
+import logging
+
+from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.queue import StageQueue
+
+log = logging.getLogger("taskdeck.dispatch")
+
+EXTENSION = "taskdeck.queue"
+_OUTBOX = "taskdeck.outbox"
+
+
+def init_app(app, queue: StageQueue) -> None:
+    app.extensions[EXTENSION] = queue
+
+
+def stage_queue() -> StageQueue:
+    """The current app's queue."""
+    return current_app.extensions[EXTENSION]
+
+
+def enqueue_stage(task_id: str, stage_index: int, dispatch_seq: int, priority: int) -> None:
+    _outbox().append((stage_queue().enqueue_stage, (task_id, stage_index, dispatch_seq, priority)))
+
+
+def revoke_stage(task_id: str, stage_index: int, dispatch_seq: int) -> None:
+    _outbox().append((stage_queue().revoke_stage, (task_id, stage_index, dispatch_seq)))
+
+
+def _outbox() -> list:
+    """This transaction's messages; a transaction is begun if none is open yet.
+
+    Without one, a rollback would end nothing and the messages would go out
+    with the next, unrelated commit.
+    """
+    session = db.session()  # the session itself, not its thread-local proxy
+    if not session.in_transaction():
+        session.begin()
+    return session.info.setdefault(_OUTBOX, [])
+
+
+@event.listens_for(Session, "after_commit")
+def _send(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released; the transaction around it may still roll back
+    outbox = session.info.pop(_OUTBOX, None)
+    for send, args in outbox or ():
+        try:
+            send(*args)
+        except Exception as exc:  # the queue is down: the database already holds the truth
+            log.warning("queue unreachable (%s); the reaper will send %s again", exc, args[:3])
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop(session: Session, transaction) -> None:
+    """The outermost transaction ended without sending (rolled back or closed): drop them."""
+    if transaction.parent is None:
+        session.info.pop(_OUTBOX, None)

@@ -1,0 +1,251 @@
+"""The worker's side of a stage: claim it, report progress and heartbeats, finish, fail, stop.
+
+Worker-side transitions are fenced by the stage's lease (stage index,
+`dispatch_seq`, executing flag): a stage message that was superseded
+(re-prioritised, cancelled, handed to another worker) can neither start
+nor write its result.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select
+
+from app.constants import (
+    ACTOR_WORKER,
+    CANCELLED,
+    CANCELLING,
+    EV_CANCELLED,
+    EV_STAGE_FAILED,
+    EV_STAGE_FINISHED,
+    EV_STAGE_STARTED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    STAGE_CANCELLED,
+    STAGE_FAILED,
+    STAGE_RUNNING,
+    STAGE_SUCCEEDED,
+    SUCCEEDED,
+)
+from app.extensions import db
+from app.models import utcnow
+from app.services import dispatch
+from app.services.transitions import STAGES, TASKS, lease, move, set_stage, skip_pending_stages
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """What the worker needs to run one stage, read when the stage started."""
+
+    task_id: str
+    type: str
+    params: dict
+    stage_index: int
+    stage_name: str
+    stage_count: int
+    # Fixed while a stage runs (changeable only while queued), so finishing
+    # the stage needs no second read of the task.
+    priority: int
+    dispatch_seq: int
+    retry_number: int
+    outputs: dict
+
+
+_RUNNABLE = select(
+    TASKS.c.state,
+    TASKS.c.type,
+    TASKS.c.params,
+    TASKS.c.stage_names,
+    TASKS.c.stage_index,
+    TASKS.c.dispatch_seq,
+    TASKS.c.stage_running,
+    TASKS.c.priority,
+    TASKS.c.retry_number,
+).where(TASKS.c.id == bindparam("task_id"))
+_OUTPUTS_BEFORE = select(STAGES.c.name, STAGES.c.output).where(
+    STAGES.c.task_id == bindparam("task_id"), STAGES.c.position < bindparam("index")
+)
+_STOP_CHECK = select(TASKS.c.state, TASKS.c.dispatch_seq).where(TASKS.c.id == bindparam("task_id"))
+
+
+def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -> StageRun | None:
+    """Claim a stage for execution; None when the message is stale or the task is not runnable."""
+    task = db.session.execute(_RUNNABLE, {"task_id": task_id}).one_or_none()
+    if (
+        task is None
+        or task.state not in (QUEUED, RUNNING)
+        or (task.stage_index, task.dispatch_seq, task.stage_running) != (index, seq, False)
+        or index >= len(task.stage_names)
+    ):
+        # A stale message (cancelled, re-prioritised, taken over) costs one read, no write lock.
+        db.session.rollback()
+        return None
+    name = task.stage_names[index]
+    now = utcnow()
+    values = {"stage_running": True, "stage_progress": 0.0, "progress_message": None}
+    if task.state == QUEUED:
+        values["started_at"] = now
+    if not move(
+        task_id,
+        task.state,
+        RUNNING,
+        where=lease(index, seq, running=False),
+        values=values,
+        action=EV_STAGE_STARTED,
+        actor=ACTOR_WORKER,
+        stage=name,
+    ):
+        db.session.rollback()  # moved since the read: a cancel or another worker won
+        return None
+    set_stage(task_id, index, state=STAGE_RUNNING, started_at=now, worker=worker)
+    outputs = {}
+    if index:
+        outputs = dict(
+            db.session.execute(_OUTPUTS_BEFORE, {"task_id": task_id, "index": index}).all()
+        )
+    db.session.commit()
+    # The task's priority and params cannot change while this lease holds.
+    return StageRun(
+        task_id=task_id,
+        type=task.type,
+        params=task.params,
+        stage_index=index,
+        stage_name=name,
+        stage_count=len(task.stage_names),
+        priority=task.priority,
+        dispatch_seq=seq,
+        retry_number=task.retry_number,
+        outputs=outputs,
+    )
+
+
+def _worker_cancels(run: StageRun, now, reason: str) -> bool:
+    """cancelling -> cancelled for the stage this worker holds; pending stages are skipped."""
+    moved = move(
+        run.task_id,
+        CANCELLING,
+        CANCELLED,
+        where=lease(run.stage_index, run.dispatch_seq, running=True),
+        values={"stage_running": False, "finished_at": now},
+        action=EV_CANCELLED,
+        actor=ACTOR_WORKER,
+        stage=run.stage_name,
+        reason=reason,
+    )
+    if moved:
+        skip_pending_stages(run.task_id)
+    return moved
+
+
+def finish_stage(run: StageRun, output: dict) -> None:
+    """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel."""
+    index, seq = run.stage_index, run.dispatch_seq
+    held = lease(index, seq, running=True)
+    now = utcnow()
+    event = {"actor": ACTOR_WORKER, "stage": run.stage_name, "action": EV_STAGE_FINISHED}
+    last = index == run.stage_count - 1
+    if last:
+        moved = move(
+            run.task_id,
+            RUNNING,
+            SUCCEEDED,
+            where=held,
+            values={"stage_running": False, "stage_progress": 1.0, "finished_at": now},
+            **event,
+        )
+    else:
+        moved = move(
+            run.task_id,
+            RUNNING,
+            RUNNING,
+            where=held,
+            values={
+                "stage_index": index + 1,
+                "stage_running": False,
+                "stage_progress": 0.0,
+                "progress_message": None,
+                "dispatch_seq": seq + 1,
+            },
+            **event,
+        )
+        if moved:
+            dispatch.enqueue_stage(run.task_id, index + 1, seq + 1, run.priority)
+    if not moved:
+        moved = _worker_cancels(run, now, "stopped after the stage finished")
+    if not moved:
+        db.session.rollback()
+        return
+    set_stage(run.task_id, index, state=STAGE_SUCCEEDED, finished_at=now, output=output)
+    db.session.commit()
+
+
+def fail_stage(run: StageRun, error_code: str, message: str) -> None:
+    """Record a stage that raised: the task fails (retryable), or is cancelled if that was asked."""
+    now = utcnow()
+    stage_state = STAGE_FAILED
+    moved = move(
+        run.task_id,
+        RUNNING,
+        FAILED,
+        where=lease(run.stage_index, run.dispatch_seq, running=True),
+        action=EV_STAGE_FAILED,
+        actor=ACTOR_WORKER,
+        stage=run.stage_name,
+        reason=message,
+        values={
+            "stage_running": False,
+            "finished_at": now,
+            "error_code": error_code,
+            "error_message": message,
+            "retryable": True,
+        },
+    )
+    if moved:
+        skip_pending_stages(run.task_id)
+    else:
+        stage_state = STAGE_CANCELLED
+        moved = _worker_cancels(run, now, f"stage raised while cancelling: {message}")
+    if not moved:
+        db.session.rollback()
+        return
+    set_stage(run.task_id, run.stage_index, state=stage_state, finished_at=now)
+    db.session.commit()
+
+
+def stop_cancelled_stage(run: StageRun) -> None:
+    """The stage saw the cancel flag and stopped: the task is now cancelled."""
+    now = utcnow()
+    if not _worker_cancels(run, now, "stopped inside the stage"):
+        db.session.rollback()
+        return
+    set_stage(run.task_id, run.stage_index, state=STAGE_CANCELLED, finished_at=now)
+    db.session.commit()
+
+
+def report_progress(run: StageRun, fraction: float, message: str | None) -> bool:
+    """Progress of the running stage (no event: not a transition); False once the lease is gone."""
+    result = db.session.execute(
+        TASKS.update()
+        .where(TASKS.c.id == run.task_id, *lease(run.stage_index, run.dispatch_seq, running=True))
+        .values(stage_progress=fraction, progress_message=message, heartbeat_at=utcnow())
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def should_stop(run: StageRun) -> bool:
+    """True when a cancel was asked, or the stage's lease was superseded."""
+    row = db.session.execute(_STOP_CHECK, {"task_id": run.task_id}).one_or_none()
+    db.session.commit()  # end the read transaction (PostgreSQL would keep it open)
+    return row is None or row.state != RUNNING or row.dispatch_seq != run.dispatch_seq
+
+
+def heartbeat(run: StageRun) -> bool:
+    """The worker still runs this stage; False once its lease was taken over (or it ended)."""
+    result = db.session.execute(
+        TASKS.update()
+        .where(TASKS.c.id == run.task_id, *lease(run.stage_index, run.dispatch_seq, running=True))
+        .values(heartbeat_at=utcnow())
+    )
+    db.session.commit()
+    return result.rowcount == 1

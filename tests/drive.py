@@ -1,0 +1,56 @@
+"""Driving tasks by hand, without a consumer: submit, run the due stage, read state and queue.
+
+Call these inside an app context (the `ctx` fixture pushes one).
+"""
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Task, TaskEvent
+from app.services import commands, dispatch, lease
+
+
+def submit(owner, **params):
+    """A `demo` task of 3 instant stages unless params say otherwise."""
+    priority = params.pop("priority", 6)
+    return commands.submit(
+        owner, "demo", {"stages": 3, "seconds": 0, **params}, priority, actor=owner.username
+    )
+
+
+def task(task_id) -> Task:
+    return db.session.get(Task, task_id, populate_existing=True)
+
+
+def events(task_id):
+    rows = db.session.scalars(
+        select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id)
+    )
+    return [(e.action, e.from_state, e.to_state) for e in rows]
+
+
+def run_stage_by_hand(task_id, fail=False):
+    """Do what the worker does for the stage that is due: start it, then finish or fail it."""
+    t = task(task_id)
+    run = lease.start_stage(task_id, t.stage_index, t.dispatch_seq)
+    assert run is not None
+    if fail:
+        lease.fail_stage(run, "stage_error", "boom")
+    else:
+        lease.finish_stage(run, {"done": run.stage_name})
+    return run
+
+
+def huey():
+    """The current app's Huey instance, to look at the messages services sent."""
+    return dispatch.stage_queue().huey
+
+
+def messages():
+    """Queued Huey messages as (id, args, huey priority), in the order a worker takes them."""
+    return [(m.id, m.args, m.priority) for m in huey().pending()]
+
+
+def live_messages():
+    """Queued messages that were not revoked."""
+    return [m for m in messages() if not huey().is_revoked(m[0])]
