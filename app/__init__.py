@@ -28,6 +28,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    # Files stages produced, under the data dir unless set.
+    app.config.setdefault("ARTIFACTS_DIR", str(Path(app.config["DATA_DIR"]) / "artifacts"))
     # Store JSON as UTF-8 text, so Chinese stays searchable and byte-exact.
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",

@@ -27,6 +27,16 @@ def queue_name(env=os.environ) -> str:
     return env.get("TASKDECK_QUEUE_NAME") or "taskdeck"
 
 
+def pipeline_folders(env=os.environ) -> list[str]:
+    """TASKDECK_PIPELINES_PATH: `:`-separated folders whose *.py files declare pipelines."""
+    return [folder for folder in env.get("TASKDECK_PIPELINES_PATH", "").split(os.pathsep) if folder]
+
+
+def commands_file(env=os.environ) -> str | None:
+    """TASKDECK_COMMANDS_FILE: a TOML file of command pipelines."""
+    return env.get("TASKDECK_COMMANDS_FILE") or None
+
+
 def secret_key(env=os.environ) -> str:
     """Use TASKDECK_SECRET_KEY, else a key generated once and kept in the data dir."""
     if env.get("TASKDECK_SECRET_KEY"):
@@ -75,3 +85,7 @@ class Config:
         self.REAPER_INTERVAL = float(env.get("TASKDECK_REAPER_INTERVAL", 15))
         self.MAX_LOST_ATTEMPTS = int(env.get("TASKDECK_MAX_LOST_ATTEMPTS", 3))
         self.SHUTDOWN_GRACE = float(env.get("TASKDECK_SHUTDOWN_GRACE", 30))
+        # What stages leave behind (README, "Logs and artifacts").
+        self.ARTIFACT_MAX_BYTES = int(env.get("TASKDECK_ARTIFACT_MAX_BYTES", 100 * 1024 * 1024))
+        self.LOG_LINES_MAX = int(env.get("TASKDECK_LOG_LINES_MAX", 10_000))
+        self.LOG_LINE_MAX_BYTES = int(env.get("TASKDECK_LOG_LINE_MAX_BYTES", 4096))

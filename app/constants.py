@@ -47,6 +47,8 @@ EV_STAGE_REQUEUED = "stage_requeued"
 # A queued stage whose message was lost (a crash between commit and enqueue).
 EV_REDISPATCHED = "redispatched"
 EV_WORKER_LOST = "worker_lost"
+# A stage that failed goes back to the queue after a backoff (its `retries`).
+EV_STAGE_RETRYING = "stage_retrying"
 
 # Who acts when no user does.
 ACTOR_WORKER = "worker"
@@ -57,6 +59,9 @@ ERR_STAGE_RAISED = "stage_error"
 ERR_BAD_OUTPUT = "bad_stage_output"
 ERR_UNKNOWN_PIPELINE = "unknown_pipeline"
 ERR_WORKER_LOST = "worker_lost"
+ERR_STAGE_TIMEOUT = "stage_timeout"
+ERR_EXIT_STATUS = "exit_status"
+ERR_ARTIFACT_TOO_LARGE = "artifact_too_large"
 
 # Listing.
 LIST_LIMIT_DEFAULT = 50

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -143,6 +143,8 @@ class Task(db.Model):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     cancel_requested_at: Mapped[datetime | None]
+    # Log lines written so far: the next line is number log_lines + 1.
+    log_lines: Mapped[int] = mapped_column(default=0)
 
     owner: Mapped[User] = relationship(lazy="joined")
     stages: Mapped[list["TaskStage"]] = relationship(
@@ -166,6 +168,11 @@ class Task(db.Model):
             return 0.0
         done = self.stage_index + (self.stage_progress if self.stage_running else 0.0)
         return round(min(done / self.stage_count, 1.0), 4)
+
+    @property
+    def waiting(self) -> bool:
+        """Running, but its next stage waits in the queue for a worker (DESIGN: not "working")."""
+        return self.state == RUNNING and not self.stage_running
 
     @property
     def eta_seconds(self) -> float | None:
@@ -197,8 +204,69 @@ class TaskStage(db.Model):
     reused: Mapped[bool] = mapped_column(default=False)
     # host:pid of the worker that last started this stage.
     worker: Mapped[str | None] = mapped_column(String(100))
+    # Executions started (automatic retries and lost workers count too).
+    attempts: Mapped[int] = mapped_column(default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # For stages that iterate items (ctx.each): null total until the stage tells it.
+    items_total: Mapped[int | None]
+    items_done: Mapped[int] = mapped_column(default=0)
+    items_failed: Mapped[int] = mapped_column(default=0)
+    # ctx.save(): a small dict kept across crashes, hand-backs and retries.
+    saved: Mapped[dict | None] = mapped_column(JSON)
 
     task: Mapped[Task] = relationship(back_populates="stages")
+
+    @property
+    def items(self) -> dict | None:
+        if self.items_total is None and not (self.items_done or self.items_failed):
+            return None
+        return {"total": self.items_total, "done": self.items_done, "failed": self.items_failed}
+
+
+class TaskItem(db.Model):
+    """An item a stage finished (ok) or gave up on (error), so a resumed stage skips it."""
+
+    __tablename__ = "task_items"
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    ok: Mapped[bool]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class TaskLog(db.Model):
+    """A line a stage wrote (`log`, `stdout` or `stderr`); `n` counts from 1 per task."""
+
+    __tablename__ = "task_logs"
+    __table_args__ = (UniqueConstraint("task_id", "n"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    n: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    stage: Mapped[str | None] = mapped_column(String(100))
+    stream: Mapped[str] = mapped_column(String(8))
+    line: Mapped[str] = mapped_column(Text)
+
+
+class TaskArtifact(db.Model):
+    """A file a stage produced; `path` (under ARTIFACTS_DIR) may be shared with its retries."""
+
+    __tablename__ = "task_artifacts"
+    __table_args__ = (UniqueConstraint("task_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    stage: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
+    path: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TaskEvent(db.Model):
@@ -216,6 +284,8 @@ class TaskEvent(db.Model):
     to_state: Mapped[str | None] = mapped_column(String(16))
     stage: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
+    # A cancel or timeout that had to kill the stage's process group.
+    forced: Mapped[bool] = mapped_column(default=False)
 
 
 class PeriodicRun(db.Model):

@@ -6,6 +6,7 @@ entry point (`taskdeck worker`) binds the function that runs a stage.
 """
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -40,6 +41,16 @@ def make_huey(url: str, name: str = "taskdeck"):
     )
 
 
+def huey_priority(priority: int, started: bool) -> int:
+    """Huey runs the higher number first; ours runs 0 first.
+
+    Within one priority, the next stage of a task that has started goes
+    before the first stage of one that has not, so a stream of new
+    submissions cannot starve tasks already half done (README, "Order").
+    """
+    return (PRIORITY_MAX - priority) * 2 + (1 if started else 0)
+
+
 def message_id(task_id: str, stage_index: int, dispatch_seq: int) -> str:
     """Huey message ids are derived, so a revoke needs no stored id."""
     return f"{task_id}.{stage_index}.{dispatch_seq}"
@@ -58,12 +69,23 @@ class StageQueue:
             raise RuntimeError("No stage runner bound: start workers with `taskdeck worker`")
         self.runner(task_id, stage_index, dispatch_seq)
 
-    def enqueue_stage(self, task_id: str, stage_index: int, dispatch_seq: int, priority: int):
-        # Huey runs the higher number first; ours runs 0 first.
+    def enqueue_stage(
+        self,
+        task_id: str,
+        stage_index: int,
+        dispatch_seq: int,
+        priority: int,
+        started: bool = False,
+        delay: float | None = None,
+    ):
+        """Send one stage; `delay` seconds later if given (Huey's schedule holds it till then)."""
         message = self._run_stage.task_class(
             (task_id, stage_index, dispatch_seq),
             id=message_id(task_id, stage_index, dispatch_seq),
-            priority=PRIORITY_MAX - priority,
+            priority=huey_priority(priority, started),
+            eta=datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=delay)
+            if delay
+            else None,
         )
         self.huey.enqueue(message)
 
@@ -72,5 +94,5 @@ class StageQueue:
         self.huey.revoke_by_id(message_id(task_id, stage_index, dispatch_seq), revoke_once=True)
 
     def pending_message_ids(self) -> set[str]:
-        """Ids of the stage messages waiting in the queue (not those being executed)."""
-        return {message.id for message in self.huey.pending()}
+        """Ids of the stage messages waiting in the queue or its schedule (not those executing)."""
+        return {message.id for message in (*self.huey.pending(), *self.huey.scheduled())}

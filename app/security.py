@@ -29,6 +29,8 @@ CSP = {
 }
 
 talisman = Talisman()
+# Downloads of what stages produced: a stage's HTML or SVG must never act as a page of this site.
+sandboxed = talisman(content_security_policy="sandbox; default-src 'none'")
 limiter = Limiter(key_func=get_remote_address)
 
 

@@ -1,18 +1,26 @@
-"""What a stage gets to talk to the system: progress, cancellation, logging."""
+"""`ctx`, what a stage gets to talk to the deck, the same in the worker's thread and in a child.
 
-import logging
+Everything `ctx` does goes through a channel: in the worker's thread the
+channel writes to the database (tasks/channels.py); in an isolated stage's
+child process it sends messages to the parent, which writes them
+(tasks/isolation.py). So a stage behaves the same wherever it runs.
+"""
+
+import hashlib
+import json
 import math
-import threading
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
-
-from app.services import lease
-
-log = logging.getLogger("taskdeck.stage")
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
 
 # Progress is written at most this often (the final 1.0 always is), so a
 # stage reporting every 100 ms does not turn into 10 writes a second.
 PROGRESS_INTERVAL = 0.25
+KEY_MAX = 500
 
 
 class TaskCancelled(Exception):
@@ -23,32 +31,68 @@ class StageHandedBack(Exception):
     """Raised by ctx.check_cancelled() during shutdown; the stage is requeued, not cancelled."""
 
 
-class StageContext:
-    """`ctx`, the first argument of every stage function."""
+class StageTimedOut(Exception):
+    """Raised by ctx.check_cancelled() once an in-thread stage is past its `timeout`."""
 
-    def __init__(self, run: lease.StageRun, handing_back: threading.Event):
-        self._run = run
-        # Set when the worker is shutting down and its grace period is over.
+
+class ArtifactTooLarge(Exception):
+    """ctx.artifact() was given more than the per-artifact cap; the stage fails with this."""
+
+
+STOPS = (TaskCancelled, StageHandedBack, StageTimedOut, ArtifactTooLarge)
+
+
+class Channel(Protocol):
+    """Where ctx's calls go; see tasks/channels.py (database) and tasks/child.py (pipe)."""
+
+    artifact_max: int
+
+    def progress(self, fraction: float, message: str | None) -> None: ...
+    def should_stop(self) -> bool: ...
+    def log(self, stream: str, text: str) -> None: ...
+    def artifact(self, name: str, staged: Path) -> None: ...
+    def staging_dir(self) -> Path: ...
+    def recorded_keys(self) -> set[str]: ...
+    def item(self, key: str, error: str | None) -> None: ...
+    def items_total(self, total: int) -> None: ...
+    def save(self, data: dict) -> None: ...
+
+
+def item_key(item: Any, key: Callable[[Any], Any] | None) -> str:
+    """The text an item is recorded under: `key(item)` or `str(item)`, hashed if very long."""
+    text = str(key(item) if key else item)
+    if len(text) > KEY_MAX:
+        return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return text
+
+
+class StageContext:
+    """`ctx`, the first argument of every stage function (README, "Writing a pipeline")."""
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        stage: str,
+        stage_index: int,
+        retry_number: int,
+        attempt: int,
+        saved: dict | None,
+        channel: Channel,
+        handing_back: Callable[[], bool],
+        deadline: float | None = None,
+    ):
+        self.task_id, self.stage, self.stage_index = task_id, stage, stage_index
+        self.retry_number, self.attempt = retry_number, attempt
+        self._saved = dict(saved or {})
+        self._channel = channel
         self._handing_back = handing_back
+        self._deadline = deadline  # monotonic; in-thread stages time out at their next check
         self._last_write = 0.0
         self._on_cancel: list[Callable[[], None]] = []
+        self.in_flight: str | None = None  # the item whose body runs now
 
-    @property
-    def task_id(self) -> str:
-        return self._run.task_id
-
-    @property
-    def stage(self) -> str:
-        return self._run.stage_name
-
-    @property
-    def stage_index(self) -> int:
-        return self._run.stage_index
-
-    @property
-    def retry_number(self) -> int:
-        """0 for an original task, n for the n-th retry in its chain."""
-        return self._run.retry_number
+    # --- progress, cancellation, logs ------------------------------------
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         fraction = float(fraction)
@@ -59,26 +103,126 @@ class StageContext:
         if fraction < 1.0 and now - self._last_write < PROGRESS_INTERVAL:
             return
         self._last_write = now
-        lease.report_progress(self._run, fraction, message)
+        self._channel.progress(fraction, None if message is None else str(message))
 
     def check_cancelled(self) -> None:
         """Raise TaskCancelled if a cancel was asked (after running on_cancel callbacks).
 
-        Also the stage's chance to leave a worker that is shutting down
-        (StageHandedBack), and to notice its lease was taken over.
+        Also the stage's way out of a worker that is shutting down
+        (StageHandedBack) and, in the worker's thread, past its timeout.
         """
-        if self._handing_back.is_set():
-            for callback in self._on_cancel:
-                callback()
+        if self._handing_back():
+            self._run_on_cancel()
             raise StageHandedBack()
-        if lease.should_stop(self._run):
-            for callback in self._on_cancel:
-                callback()
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            self._run_on_cancel()
+            raise StageTimedOut()
+        if self._channel.should_stop():
+            self._run_on_cancel()
             raise TaskCancelled()
 
     def on_cancel(self, callback: Callable[[], None]) -> None:
         """Register a callback that cancels remote work this stage started."""
         self._on_cancel.append(callback)
 
-    def log(self, message: str) -> None:
-        log.info("[%s %s] %s", self.task_id, self.stage, message)
+    def _run_on_cancel(self) -> None:
+        for callback in self._on_cancel:
+            try:
+                callback()
+            except Exception:  # the stop goes on; the log says why the remote side may linger
+                self.log("on_cancel callback failed:\n" + traceback.format_exc())
+
+    def log(self, message: Any) -> None:
+        """A line (or lines) in the task's log, kept with the task."""
+        self._channel.log("log", str(message))
+
+    # --- artifacts -------------------------------------------------------------
+
+    def artifact(self, name: str, data: bytes | str | Path) -> None:
+        """Keep a file with the task: `data` is bytes, text (stored as UTF-8) or a file's path."""
+        limit = self._channel.artifact_max
+        if isinstance(data, Path):
+            if data.stat().st_size > limit:
+                raise ArtifactTooLarge(_too_large(name, limit))
+        elif isinstance(data, str):
+            data = data.encode("utf-8")
+        elif not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError("ctx.artifact() takes bytes, str or a pathlib.Path")
+        if not isinstance(data, Path) and len(data) > limit:
+            raise ArtifactTooLarge(_too_large(name, limit))
+        with tempfile.NamedTemporaryFile(dir=self._channel.staging_dir(), delete=False) as fh:
+            if isinstance(data, Path):
+                with open(data, "rb") as source:
+                    shutil.copyfileobj(source, fh)
+            else:
+                fh.write(data)
+        self._channel.artifact(name, Path(fh.name))
+
+    # --- items and saved state -------------------------------------------------
+
+    def each(self, iterable: Iterable, key: Callable[[Any], Any] | None = None) -> Iterator:
+        """Yield the items not done yet; each one yielded and finished is recorded as done.
+
+        An item whose body raises is recorded as failed with its error; the
+        runner then calls the stage again, which resumes after it.
+        """
+        recorded = self._channel.recorded_keys()
+        total = len(iterable) if hasattr(iterable, "__len__") else None
+        if total is not None:
+            self._channel.items_total(total)
+        seen = 0
+        for item in iterable:
+            seen += 1
+            name = item_key(item, key)
+            if name in recorded:
+                continue
+            self.in_flight = name
+            yield item
+            self.in_flight = None
+            self._channel.item(name, None)
+            if total:
+                self.progress(seen / total)
+
+    def fail_item(self, error: BaseException) -> bool:
+        """Record the in-flight item as failed; False when no item was in flight."""
+        if self.in_flight is None:
+            return False
+        text = "".join(traceback.format_exception_only(type(error), error)).strip()
+        self._channel.item(self.in_flight, text)
+        self.log(f"item {self.in_flight!r} failed: {text}")
+        self.in_flight = None
+        return True
+
+    @property
+    def saved(self) -> dict:
+        """What this stage last passed to save(), also after a crash, a hand-back or a retry."""
+        return dict(self._saved)
+
+    def save(self, data: dict) -> None:
+        """Keep a small JSON dict for this stage (a remote job's id, a cursor)."""
+        if not isinstance(data, dict):
+            raise TypeError("ctx.save() takes a dict")
+        json.dumps(data, allow_nan=False)  # refuse what could not be stored, here and now
+        self._channel.save(data)
+        self._saved = dict(data)
+
+
+def _too_large(name: str, limit: int) -> str:
+    return f"Artifact {name!r} is larger than the limit of {limit:,} bytes"
+
+
+def call_stage(stage, ctx: StageContext, params, outputs: dict) -> dict | None:
+    """Run the stage function; an item that raises is recorded and the function called again.
+
+    A `for` loop cannot go on after its body raised, so the runner resumes
+    the stage instead: `ctx.each` skips the items already recorded, failed
+    ones included, and the loop continues after the one that failed.
+    """
+    while True:
+        try:
+            return stage.call(ctx, params, outputs)
+        except STOPS:
+            raise
+        except Exception as exc:
+            if not ctx.fail_item(exc):
+                raise

@@ -1,16 +1,40 @@
-"""Runs one stage of one task inside the Flask app, through the service layer's lease protocol."""
+"""Runs one stage of one task inside the Flask app, through the service layer's lease protocol.
+
+A stage runs in the worker's thread, or in a child process group when it is
+isolated (tasks/isolation.py); either way it ends as an `Ending`, which
+`_record` turns into the one matching transition.
+"""
 
 import json
 import logging
 import os
+import random
 import socket
 import threading
 import time
+import traceback
 
-from app.constants import ERR_BAD_OUTPUT, ERR_STAGE_RAISED, ERR_UNKNOWN_PIPELINE
-from app.services import lease, recovery
+from app.constants import (
+    ERR_ARTIFACT_TOO_LARGE,
+    ERR_BAD_OUTPUT,
+    ERR_EXIT_STATUS,
+    ERR_STAGE_RAISED,
+    ERR_STAGE_TIMEOUT,
+    ERR_UNKNOWN_PIPELINE,
+)
+from app.services import artifacts, lease, recovery
+from app.services.artifacts import ArtifactError
 from app.services.catalog import get_pipeline
-from tasks.context import StageContext, StageHandedBack, TaskCancelled
+from tasks.channels import LocalChannel, local_context
+from tasks.context import (
+    ArtifactTooLarge,
+    StageContext,
+    StageHandedBack,
+    StageTimedOut,
+    TaskCancelled,
+    call_stage,
+)
+from tasks.isolation import Ending, run_isolated
 
 log = logging.getLogger("taskdeck.runner")
 
@@ -92,41 +116,86 @@ class StageRunner:
 
     @staticmethod
     def _stage_of(run: lease.StageRun):
-        """The stage by the name recorded at submit (a task keeps the shape it was given)."""
+        """The pipeline and the stage by the name recorded at submit (a task keeps its shape)."""
         pipeline = get_pipeline(run.type)
         if pipeline is None:
             raise LookupError(f"No pipeline named '{run.type}'")
-        for stage in pipeline.stages_for(run.params):
-            if stage.name == run.stage_name:
-                return stage
-        raise LookupError(f"Pipeline '{run.type}' has no stage '{run.stage_name}' any more")
+        stage = pipeline.stage_named(run.params, run.stage_name)
+        if stage is None:
+            raise LookupError(f"Pipeline '{run.type}' has no stage '{run.stage_name}' any more")
+        return pipeline, stage
 
     def _run_stage(self, run: lease.StageRun) -> None:
-        """Run the stage's code and record how it ended, through the service layer."""
+        """Run the stage's code, here or in a child process group, and record how it ended."""
         try:
-            stage = self._stage_of(run)
+            pipeline, stage = self._stage_of(run)
         except Exception as exc:  # the code changed since submit, or a plug-in broke
             lease.fail_stage(run, ERR_UNKNOWN_PIPELINE, str(exc))
             return
-        ctx = StageContext(run, self.handing_back)
+        deadline = time.monotonic() + stage.timeout if stage.timeout else None
+        ctx, channel = local_context(run, self.handing_back.is_set, deadline)
+        if stage.in_child:
+            ending = run_isolated(run, stage, channel, self.handing_back.is_set)
+        else:
+            ending = self._run_here(run, pipeline, stage, ctx, channel)
+        artifacts.discard_staging(run.task_id)
+        self._record(run, stage, ending)
+
+    @staticmethod
+    def _run_here(run, pipeline, stage, ctx: StageContext, channel: LocalChannel) -> Ending:
         try:
             # No check before the run: start_stage has just seen the task runnable.
-            output = stage.run(ctx, run.params, run.outputs)
+            output = call_stage(stage, ctx, pipeline.parse(run.params), run.outputs)
         except TaskCancelled:
-            lease.stop_cancelled_stage(run)
-            return
+            return Ending("cancelled")
         except StageHandedBack:
-            recovery.hand_back_stage(run)
-            log.info("handed back stage %r of task %s", run.stage_name, run.task_id)
-            return
+            return Ending("handed_back")
+        except StageTimedOut:
+            message = f"Stage {run.stage_name!r} ran past its timeout of {stage.timeout:g} s"
+            return Ending("failed", code=ERR_STAGE_TIMEOUT, message=message)
+        except (ArtifactTooLarge, ArtifactError) as exc:
+            return Ending("failed", code=ERR_ARTIFACT_TOO_LARGE, message=str(exc))
         except Exception as exc:
             log.exception("stage %r of task %s raised", run.stage_name, run.task_id)
-            lease.fail_stage(run, ERR_STAGE_RAISED, f"{type(exc).__name__}: {exc}")
-            return
+            channel.log("stderr", traceback.format_exc())
+            return Ending("failed", code=ERR_STAGE_RAISED, message=f"{type(exc).__name__}: {exc}")
+        finally:
+            channel.flush()
         output = {} if output is None else output
         try:
             json.dumps(output, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            lease.fail_stage(run, ERR_BAD_OUTPUT, f"Stage output is not JSON: {exc}")
-            return
-        lease.finish_stage(run, output)
+            return Ending("failed", code=ERR_BAD_OUTPUT, message=f"Stage output is not JSON: {exc}")
+        return Ending("ok", output=output)
+
+    @staticmethod
+    def _record(run: lease.StageRun, stage, ending: Ending) -> None:
+        """The one place a stage's ending becomes a transition, however the stage ran."""
+        if ending.how == "ok":
+            lease.finish_stage(run, ending.output)
+        elif ending.how == "cancelled":
+            reason = (
+                f"killed after its cancel_grace of {stage.cancel_grace:g} s"
+                if ending.forced
+                else "stopped inside the stage"
+            )
+            lease.stop_cancelled_stage(run, forced=ending.forced, reason=reason)
+        elif ending.how == "handed_back":
+            recovery.hand_back_stage(run)
+            log.info("handed back stage %r of task %s", run.stage_name, run.task_id)
+        elif ending.code in RETRIED_CODES and run.attempt <= stage.retries:
+            delay = backoff(stage.retry_backoff, run.attempt)
+            if not lease.retry_stage_later(run, ending.code, ending.message, delay):
+                lease.fail_stage(run, ending.code, ending.message, forced=ending.forced)
+        else:
+            lease.fail_stage(run, ending.code, ending.message, forced=ending.forced)
+
+
+# Failures worth another attempt; a bad output or a missing pipeline would fail the same way again.
+RETRIED_CODES = {ERR_STAGE_RAISED, ERR_STAGE_TIMEOUT, ERR_EXIT_STATUS}
+
+
+def backoff(base: float, attempt: int) -> float:
+    """Seconds before attempt `attempt + 1`: base, 2x base, 4x base... plus up to 25 % jitter."""
+    delay = base * 2 ** (attempt - 1)
+    return delay + random.uniform(0, delay / 4)

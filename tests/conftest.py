@@ -122,7 +122,9 @@ class Api:
         headers = kwargs.pop("headers", {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        response = self.client.open("/api/v1" + path, method=method, headers=headers, **kwargs)
+        response = self.client.open(
+            "/api/v1" + path, method=method, headers=headers, buffered=True, **kwargs
+        )
         self._check_contract(method, path, response)
         return response
 

@@ -78,6 +78,16 @@ def answers(status: int, model, *errors: int, public: bool = False) -> Response:
     return Response(**models)
 
 
+def streamed(response):
+    """A file or streamed response, for a route spectree declares.
+
+    spectree reads an app response's whole body (`get_data`) to validate
+    it, which would load a 100 MiB artifact into memory and fails for a
+    file; given the body's iterable, status and headers it passes them on.
+    """
+    return response.response, response.status_code, response.headers
+
+
 def document() -> dict:
     """The OpenAPI document, with what spectree cannot know about our bodies.
 

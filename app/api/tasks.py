@@ -2,10 +2,12 @@
 
 from flask_login import current_user
 
+from app import stagefiles
 from app.api import bp
-from app.api.spec import answers, body, posted, spec
+from app.api.spec import answers, body, posted, spec, streamed
 from app.schemas import inputs, outputs
-from app.services import bulk, cancelling, commands, metrics, queries
+from app.security import sandboxed
+from app.services import artifacts, bulk, cancelling, commands, logs, metrics, queries
 
 OWN = (403, 404)
 
@@ -109,3 +111,34 @@ def retry_tasks():
 def task_stats():
     """Counts by state and by type, the last hour, finished per hour over 24 h, slowest stages."""
     return outputs.Stats.model_validate(metrics.dashboard(current_user))
+
+
+@bp.get("/tasks/<task_id:task_id>/logs")
+@spec.validate(query=inputs.LogQuery, resp=answers(200, outputs.LogPage, *OWN))
+def task_logs(task_id, query: inputs.LogQuery):
+    """Log lines after line `after` (oldest first); ask again with `next_after` for more."""
+    rows, next_after = logs.page(current_user, task_id, query.after, query.stage, query.limit)
+    return outputs.LogPage(items=rows, next_after=next_after)
+
+
+@bp.get("/tasks/<task_id:task_id>/logs.txt")
+@sandboxed
+@spec.validate(resp=answers(200, None, *OWN))
+def task_log_text(task_id):
+    """The whole kept log as a UTF-8 text file (an attachment)."""
+    return streamed(stagefiles.log_download(task_id))
+
+
+@bp.get("/tasks/<task_id:task_id>/artifacts")
+@spec.validate(resp=answers(200, outputs.ArtifactList, *OWN))
+def task_artifacts(task_id):
+    """Files the task's stages produced."""
+    return outputs.ArtifactList(items=artifacts.listing(current_user, task_id))
+
+
+@bp.get("/tasks/<task_id:task_id>/artifacts/<name>")
+@sandboxed
+@spec.validate(resp=answers(200, None, *OWN))
+def task_artifact(task_id, name):
+    """One artifact, as an attachment (never rendered as a page of this site)."""
+    return streamed(stagefiles.artifact_download(task_id, name))

@@ -188,6 +188,16 @@ class TaskListQuery(BaseModel):
         return min(self.limit, LIST_LIMIT_MAX)
 
 
+class LogQuery(BaseModel):
+    """Which log lines to read: those after line `after`, of one stage if given."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    after: int = Field(default=0, ge=0, description="The last line number already read")
+    stage: str | None = Field(default=None, max_length=100)
+    limit: int = Field(default=1000, ge=1, le=5000)
+
+
 def parse_states(status: str | list[str] | None, strict: bool = True) -> list[str]:
     """States from `queued,running`, repeated `status=` fields, or both; `pending` means queued.
 

@@ -54,6 +54,8 @@ class Task(Output):
     started_at: UtcTime | None
     finished_at: UtcTime | None
     cancel_requested_at: UtcTime | None
+    waiting: bool = Field(description="Running, but its next stage waits for a worker")
+    log_lines: int = Field(description="Log lines written so far (the last one's number)")
 
     @field_validator("owner", mode="before")
     @classmethod
@@ -78,6 +80,12 @@ class Task(Output):
         return self.state in states.PRIORITY_CHANGEABLE_STATES
 
 
+class Items(BaseModel):
+    total: int | None
+    done: int
+    failed: int
+
+
 class Stage(Output):
     name: str
     state: str
@@ -86,6 +94,10 @@ class Stage(Output):
     output: Any
     reused: bool
     worker: str | None = Field(description="host:pid that last started it")
+    attempts: int = Field(description="Executions started, automatic retries included")
+    error_code: str | None
+    error_message: str | None
+    items: Items | None = Field(description="For stages that iterate items (ctx.each)")
 
     @property
     def seconds(self) -> float | None:
@@ -101,12 +113,48 @@ class Event(Output):
     to_state: str | None
     stage: str | None
     reason: str | None
+    forced: bool = Field(description="The stage's process group had to be killed")
     at: UtcTime
+
+
+class FailedItem(Output):
+    stage: str
+    key: str
+    error: str | None
 
 
 class TaskDetail(Task):
     stages: list[Stage]
     events: list[Event] = Field(description="The most recent ones, newest last")
+    failed_items: list[FailedItem] = Field(description="Items that raised (the first 100)")
+    force_stop_at: UtcTime | None = Field(
+        description="While cancelling an isolated stage: when its process group will be killed"
+    )
+
+
+class LogLine(Output):
+    n: int
+    at: UtcTime
+    stage: str | None
+    stream: str
+    line: str
+
+
+class LogPage(BaseModel):
+    items: list[LogLine]
+    next_after: int
+
+
+class Artifact(Output):
+    name: str
+    size: int
+    content_type: str
+    stage: str
+    created_at: UtcTime
+
+
+class ArtifactList(BaseModel):
+    items: list[Artifact]
 
 
 class TaskPage(BaseModel):

@@ -21,7 +21,7 @@ from app.constants import (
 from app.extensions import db
 from app.models import Task, TaskStage, User, new_task_id
 from app.schemas.inputs import Priority
-from app.services import dispatch, states
+from app.services import artifacts, catalog, dispatch, items, states
 from app.services.catalog import get_pipeline
 from app.services.errors import InvalidRequest, ParamsError, Unprocessable
 from app.services.queries import get_task
@@ -60,7 +60,7 @@ def submit(owner: User, task_type: str, params, priority: int, *, actor: str) ->
     if pipeline is None:
         raise Unprocessable(gettext("Unknown task type '%(type)s'", type=task_type))
     try:
-        params = pipeline.validate(params)
+        params = catalog.validate_params(pipeline, params)
     except ParamsError as exc:
         raise Unprocessable(
             gettext("Invalid params: %(errors)s", errors=exc), fields=exc.by_field
@@ -120,26 +120,14 @@ def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome
     resume = 0
     if not from_scratch:
         for stage in original.stages:
-            if stage.state != STAGE_SUCCEEDED:
+            # A stage whose items partly failed is resumed: only those items run again.
+            if stage.state != STAGE_SUCCEEDED or stage.items_failed:
                 break
             resume += 1
     # A task cancelled just as its last stage finished has nothing left to
     # resume; run its last stage again rather than "succeed" without work.
     resume = min(resume, original.stage_count - 1)
-    stages = [
-        TaskStage(
-            position=old.position,
-            name=old.name,
-            state=STAGE_SUCCEEDED,
-            started_at=old.started_at,
-            finished_at=old.finished_at,
-            output=old.output,
-            reused=True,
-        )
-        if old.position < resume
-        else TaskStage(position=old.position, name=old.name, state=STAGE_PENDING)
-        for old in original.stages
-    ]
+    stages = [_carried(old, resume, from_scratch) for old in original.stages]
     new = Task(
         id=new_id,
         type=original.type,
@@ -174,9 +162,37 @@ def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome
         reason=f"retried as {new_id}",
     )
     record(new_id, EV_SUBMITTED, None, QUEUED, actor=who, reason=f"retry of {original.id}, {how}")
+    if not from_scratch:
+        db.session.flush()  # the new task's rows first: items and artifacts refer to it
+        items.carry_over(original.id, new_id, resume)
+        artifacts.carry_over(original.id, new_id, original.stage_names[: resume + 1])
     dispatch.enqueue_stage(new_id, resume, 1, original.priority)
     db.session.commit()
     return RetryOutcome(task_id, new_id, resume, message)
+
+
+def _carried(old: TaskStage, resume: int, from_scratch: bool) -> TaskStage:
+    """The retry's row for one of the original's stages: reused, resumed mid-way, or fresh."""
+    if old.position < resume:
+        return TaskStage(
+            position=old.position,
+            name=old.name,
+            state=STAGE_SUCCEEDED,
+            started_at=old.started_at,
+            finished_at=old.finished_at,
+            output=old.output,
+            items_total=old.items_total,
+            items_done=old.items_done,
+            reused=True,
+        )
+    fresh = TaskStage(position=old.position, name=old.name, state=STAGE_PENDING)
+    if old.position == resume and not from_scratch:
+        fresh.saved, fresh.items_total, fresh.items_done = (
+            old.saved,
+            old.items_total,
+            old.items_done,
+        )
+    return fresh
 
 
 # --- re-prioritising ----------------------------------------------------------

@@ -34,8 +34,18 @@ def stage_queue() -> StageQueue:
     return current_app.extensions[EXTENSION]
 
 
-def enqueue_stage(task_id: str, stage_index: int, dispatch_seq: int, priority: int) -> None:
-    _outbox().append((stage_queue().enqueue_stage, (task_id, stage_index, dispatch_seq, priority)))
+def enqueue_stage(
+    task_id: str,
+    stage_index: int,
+    dispatch_seq: int,
+    priority: int,
+    *,
+    started: bool = False,
+    delay: float | None = None,
+) -> None:
+    """Queue a stage after the commit; `started` tasks go first within their priority."""
+    args = (task_id, stage_index, dispatch_seq, priority, started, delay)
+    _outbox().append((stage_queue().enqueue_stage, args))
 
 
 def revoke_stage(task_id: str, stage_index: int, dispatch_seq: int) -> None:

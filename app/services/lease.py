@@ -17,12 +17,15 @@ from app.constants import (
     EV_CANCELLED,
     EV_STAGE_FAILED,
     EV_STAGE_FINISHED,
+    EV_STAGE_RETRYING,
     EV_STAGE_STARTED,
     FAILED,
+    PARTIAL_SUCCESS,
     QUEUED,
     RUNNING,
     STAGE_CANCELLED,
     STAGE_FAILED,
+    STAGE_PENDING,
     STAGE_RUNNING,
     STAGE_SUCCEEDED,
     SUCCEEDED,
@@ -49,6 +52,9 @@ class StageRun:
     dispatch_seq: int
     retry_number: int
     outputs: dict
+    # This execution's number, counting automatic retries and lost workers (1 = first).
+    attempt: int = 1
+    saved: dict | None = None
 
 
 _RUNNABLE = select(
@@ -97,7 +103,19 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
     ):
         db.session.rollback()  # moved since the read: a cancel or another worker won
         return None
-    set_stage(task_id, index, state=STAGE_RUNNING, started_at=now, worker=worker)
+    attempt, saved = db.session.execute(
+        STAGES.update()
+        .where(STAGES.c.task_id == task_id, STAGES.c.position == index)
+        .values(
+            state=STAGE_RUNNING,
+            started_at=now,
+            worker=worker,
+            attempts=STAGES.c.attempts + 1,
+            error_code=None,
+            error_message=None,
+        )
+        .returning(STAGES.c.attempts, STAGES.c.saved)
+    ).one()
     outputs = {}
     if index:
         outputs = dict(
@@ -116,10 +134,12 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
         dispatch_seq=seq,
         retry_number=task.retry_number,
         outputs=outputs,
+        attempt=attempt,
+        saved=saved,
     )
 
 
-def _worker_cancels(run: StageRun, now, reason: str) -> bool:
+def _worker_cancels(run: StageRun, now, reason: str, forced: bool = False) -> bool:
     """cancelling -> cancelled for the stage this worker holds; pending stages are skipped."""
     moved = move(
         run.task_id,
@@ -131,6 +151,7 @@ def _worker_cancels(run: StageRun, now, reason: str) -> bool:
         actor=ACTOR_WORKER,
         stage=run.stage_name,
         reason=reason,
+        forced=forced,
     )
     if moved:
         skip_pending_stages(run.task_id)
@@ -148,7 +169,7 @@ def finish_stage(run: StageRun, output: dict) -> None:
         moved = move(
             run.task_id,
             RUNNING,
-            SUCCEEDED,
+            PARTIAL_SUCCESS if _items_failed(run.task_id) else SUCCEEDED,
             where=held,
             values={"stage_running": False, "stage_progress": 1.0, "finished_at": now},
             **event,
@@ -169,7 +190,7 @@ def finish_stage(run: StageRun, output: dict) -> None:
             **event,
         )
         if moved:
-            dispatch.enqueue_stage(run.task_id, index + 1, seq + 1, run.priority)
+            dispatch.enqueue_stage(run.task_id, index + 1, seq + 1, run.priority, started=True)
     if not moved:
         moved = _worker_cancels(run, now, "stopped after the stage finished")
     if not moved:
@@ -179,8 +200,53 @@ def finish_stage(run: StageRun, output: dict) -> None:
     db.session.commit()
 
 
-def fail_stage(run: StageRun, error_code: str, message: str) -> None:
-    """Record a stage that raised: the task fails (retryable), or is cancelled if that was asked."""
+def _items_failed(task_id: str) -> bool:
+    """Did any stage of this task give up on an item? Then it ends partial_success."""
+    failed = select(STAGES.c.id).where(STAGES.c.task_id == task_id, STAGES.c.items_failed > 0)
+    return db.session.scalar(select(failed.exists()))
+
+
+def retry_stage_later(run: StageRun, error_code: str, message: str, delay: float) -> bool:
+    """An automatic retry: the stage goes back to the queue as a message `delay` seconds away.
+
+    While it waits the task is running-but-waiting, so a cancel cancels it at
+    once and the delayed message, fenced by its dispatch number, is dropped.
+    False when the lease was gone (a cancel won): the caller then fails or cancels.
+    """
+    index, seq = run.stage_index, run.dispatch_seq
+    moved = move(
+        run.task_id,
+        RUNNING,
+        RUNNING,
+        where=lease(index, seq, running=True),
+        values={
+            "stage_running": False,
+            "stage_progress": 0.0,
+            "progress_message": None,
+            "dispatch_seq": seq + 1,
+        },
+        action=EV_STAGE_RETRYING,
+        actor=ACTOR_WORKER,
+        stage=run.stage_name,
+        reason=f"attempt {run.attempt} failed ({message}); next in {delay:.1f} s",
+    )
+    if not moved:
+        db.session.rollback()
+        return False
+    set_stage(
+        run.task_id,
+        index,
+        state=STAGE_PENDING,
+        error_code=error_code,
+        error_message=message,
+    )
+    dispatch.enqueue_stage(run.task_id, index, seq + 1, run.priority, started=True, delay=delay)
+    db.session.commit()
+    return True
+
+
+def fail_stage(run: StageRun, error_code: str, message: str, forced: bool = False) -> None:
+    """Record a stage that failed for good: the task fails (retryable), or is cancelled if asked."""
     now = utcnow()
     stage_state = STAGE_FAILED
     moved = move(
@@ -192,6 +258,7 @@ def fail_stage(run: StageRun, error_code: str, message: str) -> None:
         actor=ACTOR_WORKER,
         stage=run.stage_name,
         reason=message,
+        forced=forced,
         values={
             "stage_running": False,
             "finished_at": now,
@@ -204,18 +271,25 @@ def fail_stage(run: StageRun, error_code: str, message: str) -> None:
         skip_pending_stages(run.task_id)
     else:
         stage_state = STAGE_CANCELLED
-        moved = _worker_cancels(run, now, f"stage raised while cancelling: {message}")
+        moved = _worker_cancels(run, now, f"stage failed while cancelling: {message}", forced)
     if not moved:
         db.session.rollback()
         return
-    set_stage(run.task_id, run.stage_index, state=stage_state, finished_at=now)
+    set_stage(
+        run.task_id,
+        run.stage_index,
+        state=stage_state,
+        finished_at=now,
+        error_code=error_code,
+        error_message=message,
+    )
     db.session.commit()
 
 
-def stop_cancelled_stage(run: StageRun) -> None:
-    """The stage saw the cancel flag and stopped: the task is now cancelled."""
+def stop_cancelled_stage(run: StageRun, forced: bool = False, reason: str = "") -> None:
+    """The stage stopped at a cancel (or was killed, `forced`): the task is now cancelled."""
     now = utcnow()
-    if not _worker_cancels(run, now, "stopped inside the stage"):
+    if not _worker_cancels(run, now, reason or "stopped inside the stage", forced):
         db.session.rollback()
         return
     set_stage(run.task_id, run.stage_index, state=STAGE_CANCELLED, finished_at=now)

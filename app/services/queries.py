@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 from flask_babel import gettext
 from sqlalchemy import String, and_, cast, func, or_, select
 
-from app.constants import FAILED, RECENT_EVENTS, SUCCEEDED
+from app.constants import CANCELLING, FAILED, RECENT_EVENTS, SUCCEEDED
 from app.extensions import db
 from app.models import TASK_ID_PATTERN, Task, TaskEvent, User, utcnow
 from app.schemas import outputs
+from app.services import catalog, items
 from app.services.errors import Forbidden, InvalidRequest, NotFound
 from app.services.states import ACTIVE_STATES, STATES
 
@@ -44,11 +45,29 @@ def task_detail(actor: User, task_id: str) -> outputs.TaskDetail:
         .order_by(TaskEvent.id.desc())
         .limit(RECENT_EVENTS)
     ).all()
+    names = dict(enumerate(task.stage_names))
+    failed = [
+        outputs.FailedItem(stage=names.get(item.position, "?"), key=item.key, error=item.error)
+        for item in items.failed_items(task.id)
+    ]
     return outputs.TaskDetail(
         **dict(outputs.Task.model_validate(task)),
         stages=task.stages,
         events=list(reversed(events)),
+        failed_items=failed,
+        force_stop_at=_force_stop_at(task),
     )
+
+
+def _force_stop_at(task: Task) -> datetime | None:
+    """When a cancelling isolated stage gets killed: the cancel plus the stage's cancel_grace."""
+    if task.state != CANCELLING or task.cancel_requested_at is None:
+        return None
+    pipeline = catalog.get_pipeline(task.type)
+    stage = pipeline and pipeline.stage_named(task.params, task.stage or "")
+    if stage is None or not stage.in_child:
+        return None
+    return task.cancel_requested_at + timedelta(seconds=stage.cancel_grace)
 
 
 def encode_cursor(task: Task) -> str:

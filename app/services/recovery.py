@@ -123,7 +123,9 @@ def _requeue(held: HeldStage, *, actor: str, reason: str, max_lost: int | None =
         **event,
     ):
         set_stage(held.task_id, held.stage_index, state=STAGE_PENDING, started_at=None)
-        dispatch.enqueue_stage(held.task_id, held.stage_index, held.dispatch_seq + 1, held.priority)
+        dispatch.enqueue_stage(
+            held.task_id, held.stage_index, held.dispatch_seq + 1, held.priority, started=True
+        )
         db.session.commit()
         return RUNNING
     db.session.rollback()
@@ -145,7 +147,13 @@ def redispatch(held: HeldStage, state: str) -> bool:
     ):
         db.session.rollback()
         return False
-    dispatch.enqueue_stage(held.task_id, held.stage_index, held.dispatch_seq + 1, held.priority)
+    dispatch.enqueue_stage(
+        held.task_id,
+        held.stage_index,
+        held.dispatch_seq + 1,
+        held.priority,
+        started=state != QUEUED,
+    )
     db.session.commit()
     return True
 

@@ -33,6 +33,7 @@ MOVES: tuple[Move, ...] = (
     Move(c.EV_CANCELLED, c.QUEUED, c.CANCELLED, {USER}, "cancel: never starts"),
     Move(c.EV_STAGE_STARTED, c.RUNNING, c.RUNNING, {WORKER}, "next stage starts"),
     Move(c.EV_STAGE_FINISHED, c.RUNNING, c.RUNNING, {WORKER}, "stage ok, next one waits"),
+    Move(c.EV_STAGE_RETRYING, c.RUNNING, c.RUNNING, {WORKER}, "stage failed, runs again later"),
     Move(c.EV_STAGE_REQUEUED, c.RUNNING, c.RUNNING, {WORKER, SYSTEM}, "handed back or lost"),
     Move(c.EV_REDISPATCHED, c.RUNNING, c.RUNNING, {SYSTEM}, "lost message sent again"),
     Move(c.EV_STAGE_FINISHED, c.RUNNING, c.SUCCEEDED, {WORKER}, "last stage ok"),

@@ -22,7 +22,7 @@ from app.models import Task, TaskEvent, TaskStage, utcnow
 from app.services import states
 
 TASKS, STAGES, EVENTS = Task.__table__, TaskStage.__table__, TaskEvent.__table__
-_EVENT_FIELDS = ("at", "actor", "action", "from_state", "to_state", "stage", "reason")
+_EVENT_FIELDS = ("at", "actor", "action", "from_state", "to_state", "stage", "reason", "forced")
 
 
 def on_postgres() -> bool:
@@ -62,7 +62,17 @@ def record(task_id: str, action: str, source: str | None, target: str, **fields)
 
 
 def move(
-    task_id, from_state, to_state, *, action, actor, where=(), values=None, stage=None, reason=None
+    task_id,
+    from_state,
+    to_state,
+    *,
+    action,
+    actor,
+    where=(),
+    values=None,
+    stage=None,
+    reason=None,
+    forced=False,
 ) -> bool:
     """Move the task if it is in `from_state` and `where` holds; add the event. Caller commits."""
     return bool(
@@ -76,12 +86,23 @@ def move(
             values=values,
             stage=stage,
             reason=reason,
+            forced=forced,
         )
     )
 
 
 def move_set(
-    task_ids, from_state, to_state, *, action, actor, where=(), values=None, stage=None, reason=None
+    task_ids,
+    from_state,
+    to_state,
+    *,
+    action,
+    actor,
+    where=(),
+    values=None,
+    stage=None,
+    reason=None,
+    forced=False,
 ) -> set[str]:
     """`move` for many tasks: one UPDATE ... RETURNING, one INSERT of their events.
 
@@ -110,6 +131,7 @@ def move_set(
                 "event_to_state": to_state,
                 "event_stage": stage,
                 "event_reason": reason,
+                "event_forced": forced,
             },
         )
     return set(moved)

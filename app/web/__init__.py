@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-from app.web import actions, filters, labels, pages, tokens, widgets  # noqa: E402, F401  (register on import)
+from app.web import actions, filters, labels, pages, produced, tokens, widgets  # noqa: E402, F401  (register on import)

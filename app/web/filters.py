@@ -1,9 +1,10 @@
 """Template filters for times and durations, in the page's language (Flask-Babel)."""
 
+import math
 from datetime import datetime
 
 from babel.dates import format_timedelta
-from flask_babel import format_datetime, format_time, get_locale, gettext
+from flask_babel import format_datetime, format_decimal, format_time, get_locale, gettext
 
 from app.models import iso, utcnow
 from app.web import bp
@@ -39,3 +40,20 @@ def seconds(value: float) -> str:
     if whole < 3600:
         return gettext("%(m)d min %(s)d s", m=whole // 60, s=whole % 60)
     return gettext("%(h)d h %(m)d min", h=whole // 3600, m=whole % 3600 // 60)
+
+
+@bp.app_template_filter("seconds_until")
+def seconds_until(value: datetime) -> int:
+    """Whole seconds from now until `value`, never below 0 (a countdown refreshed by polling)."""
+    return max(0, math.ceil((value - utcnow()).total_seconds()))
+
+
+@bp.app_template_filter("filesize")
+def filesize(size: int) -> str:
+    """'812 B', '14.2 KiB', '3.0 MiB': binary units, as `ls -h` counts."""
+    value, unit = float(size), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{int(value)} B" if unit == "B" else f"{format_decimal(value, '0.0')} {unit}"

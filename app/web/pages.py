@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 
 from app.constants import PRIORITY_DEFAULT
 from app.schemas import inputs, outputs
-from app.services import commands, metrics, queries
+from app.services import artifacts, commands, logs, metrics, queries
 from app.services.catalog import all_pipelines, get_pipeline
 from app.services.errors import ServiceError
 from app.web import bp
@@ -17,7 +17,7 @@ from app.web.forms import list_filters, read_form
 STOP_POLLING = 286
 
 
-def _polled(html: str, keep_polling: bool):
+def polled(html: str, keep_polling: bool):
     """A fragment answer: 286 tells htmx to stop when nothing on it can change any more."""
     return html, 200 if keep_polling else STOP_POLLING
 
@@ -68,7 +68,7 @@ def task_rows():
     """The list's table body, polled while any row on it is active."""
     filters, tasks, _, _ = _task_page()
     html = render_template("partials/task_rows.html", tasks=tasks, filters=filters)
-    return _polled(html, any(not t.is_terminal for t in tasks))
+    return polled(html, any(not t.is_terminal for t in tasks))
 
 
 @bp.route("/tasks/new", methods=["GET", "POST"])
@@ -112,11 +112,25 @@ def _by_field(error: ServiceError, fields: set[str]) -> dict[str, str]:
     return mine
 
 
+# The log lines a task page opens with; newer ones are appended as they come.
+TAIL_LINES = 200
+
+
 @bp.get("/tasks/<task_id:task_id>")
 @login_required
 def task_detail(task_id):
-    """Show a task: header, stage timeline, params, error, events and actions."""
-    return render_template("tasks/detail.html", task=queries.task_detail(current_user, task_id))
+    """Show a task: header, stage timeline, params, error, artifacts, log tail, events, actions."""
+    detail = queries.task_detail(current_user, task_id)
+    lines, after = logs.page(current_user, task_id, max(detail.log_lines - TAIL_LINES, 0))
+    return render_template(
+        "tasks/detail.html",
+        task=detail,
+        artifacts=artifacts.listing(current_user, task_id),
+        lines=lines,
+        after=after,
+        task_id=task_id,
+        active=not detail.is_terminal,
+    )
 
 
 @bp.get("/tasks/<task_id:task_id>/status")
@@ -124,5 +138,9 @@ def task_detail(task_id):
 def task_status(task_id):
     """The detail page's status block, polled until the task is terminal."""
     detail = queries.task_detail(current_user, task_id)
-    html = render_template("partials/task_status.html", task=detail)
-    return _polled(html, not detail.is_terminal)
+    html = render_template(
+        "partials/task_status.html",
+        task=detail,
+        artifacts=artifacts.listing(current_user, task_id),
+    )
+    return polled(html, not detail.is_terminal)

@@ -1,6 +1,5 @@
-"""The pipeline authoring API: what a pipeline module imports to declare its stages."""
+"""The pipeline authoring API: what a pipeline module imports to declare its stages (README)."""
 
-from app.services.errors import ParamsError
-from tasks.pipelines.registry import N_, Pipeline, Stage
+from tasks.pipelines.authoring import N_, Params, Pipeline, Stage
 
-__all__ = ["N_", "ParamsError", "Pipeline", "Stage"]
+__all__ = ["N_", "Params", "Pipeline", "Stage"]

@@ -9,7 +9,8 @@ import re
 import pytest
 
 from app import create_app
-from app.services import accounts, cancelling, commands
+from app.extensions import db
+from app.services import accounts, artifacts, cancelling, commands
 from tests.conftest import PASSWORDS, csrf_from
 
 ROLES = ("anonymous", "owner", "other", "admin")
@@ -52,13 +53,18 @@ def setup_case(app, rule):
         task = commands.submit(alice, "demo", {"stages": 1, "seconds": 0}, 6, actor="alice")
         if "retry" in rule:
             cancelling.request_cancel(alice, task.id)
+        if "<name>" in rule:  # an artifact, kept as the worker keeps one
+            staged = artifacts.staging_dir(task.id) / "out.tmp"
+            staged.write_text("产物", encoding="utf-8")
+            artifacts.store(task.id, "step 1", "out.txt", staged)
+            db.session.commit()
         token, _ = accounts.create_token(alice, "matrix")
         return task.id, token.id
 
 
 def concrete(rule, task_id, token_id):
     path = rule.replace("<task_id>", task_id).replace("<int:token_id>", str(token_id))
-    return path.replace("<path:filename>", "css/taskdeck.css")
+    return path.replace("<path:filename>", "css/taskdeck.css").replace("<name>", "out.txt")
 
 
 def call(app, tokens, role, method, rule, task_id, token_id):

@@ -1,14 +1,13 @@
 """The `ctx` a stage gets, on a real stage run: progress writes are throttled, NaN refused."""
 
-import threading
-
 import pytest
 from sqlalchemy import event
 
 from app.extensions import db
 from app.services import lease
 from tasks import context
-from tasks.context import PROGRESS_INTERVAL, StageContext
+from tasks.channels import local_context
+from tasks.context import PROGRESS_INTERVAL
 from tests.drive import submit, task
 
 
@@ -18,7 +17,8 @@ def ctx(app, users):
     with app.app_context():
         t = submit(users("alice"))
         run = lease.start_stage(t.id, 0, 1)
-        yield StageContext(run, threading.Event())
+        ctx, _channel = local_context(run)
+        yield ctx
 
 
 def progress_writes(calls) -> int:

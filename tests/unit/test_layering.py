@@ -17,13 +17,27 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_app_does_not_import_tasks_except_at_the_worker_entry_point():
+def test_app_imports_only_the_authoring_package_except_at_the_worker_entry_point():
+    """app/ loads pipelines through tasks.pipelines; only `taskdeck worker` reaches the worker."""
     offenders = {
         str(path.relative_to(ROOT)): sorted(
-            m for m in imported_modules(path) if m.split(".")[0] == "tasks"
+            m
+            for m in imported_modules(path)
+            if m.split(".")[0] == "tasks" and not m.startswith("tasks.pipelines")
         )
         for path in (ROOT / "app").rglob("*.py")
         if path != ROOT / "app" / "cli.py"
+    }
+    assert {file: mods for file, mods in offenders.items() if mods} == {}
+
+
+def test_the_authoring_package_imports_nothing_from_app():
+    """So app/ -> tasks.pipelines is no import cycle, and a child process loads pipelines lean."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            m for m in imported_modules(path) if m.split(".")[0] == "app"
+        )
+        for path in (ROOT / "tasks" / "pipelines").rglob("*.py")
     }
     assert {file: mods for file, mods in offenders.items() if mods} == {}
 

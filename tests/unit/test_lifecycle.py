@@ -8,10 +8,9 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from app.constants import PRIORITY_MAX
 from app.extensions import db
 from app.models import Task, TaskEvent
-from app.queue import message_id
+from app.queue import huey_priority, message_id
 from app.services import cancelling, commands, lease
 from app.services.errors import Forbidden, InvalidRequest, NotFound, Unprocessable
 from tests.drive import events, huey, live_messages, messages, run_stage_by_hand, submit, task
@@ -28,7 +27,7 @@ def test_submit_stores_task_stages_event_and_enqueues_first_stage(ctx, users):
     assert t.state == "queued" and t.stage_names == ["step 1", "step 2", "step 3"]
     assert [s.state for s in task(t.id).stages] == ["pending"] * 3
     assert events(t.id) == [("submitted", None, "queued")]
-    assert messages() == [(message_id(t.id, 0, 1), (t.id, 0, 1), PRIORITY_MAX - 2)]
+    assert messages() == [(message_id(t.id, 0, 1), (t.id, 0, 1), huey_priority(2, started=False))]
 
 
 @pytest.mark.parametrize(
@@ -70,8 +69,13 @@ def test_stages_run_in_order_and_the_last_one_succeeds_the_task(ctx, users):
         ("stage_started", "running", "running"),
         ("stage_finished", "running", "succeeded"),
     ]
-    # One message per stage, each with the next dispatch number.
-    assert [m[1] for m in messages()] == [(t.id, 0, 1), (t.id, 1, 2), (t.id, 2, 3)]
+    # One message per stage, each with the next dispatch number; a started
+    # task's next stage goes before new tasks of its priority.
+    assert sorted((m[1], m[2]) for m in messages()) == [
+        ((t.id, 0, 1), huey_priority(6, started=False)),
+        ((t.id, 1, 2), huey_priority(6, started=True)),
+        ((t.id, 2, 3), huey_priority(6, started=True)),
+    ]
 
 
 def test_a_stale_or_repeated_message_does_not_start_a_stage(ctx, users):
@@ -246,7 +250,7 @@ def test_priority_change_re_enqueues_with_the_same_task_id(ctx, users):
     changed = commands.set_priority(alice, t.id, 0)
     assert changed.priority == 0 and changed.dispatch_seq == 2
     assert huey().is_revoked(message_id(t.id, 0, 1))
-    assert live_messages() == [(message_id(t.id, 0, 2), (t.id, 0, 2), PRIORITY_MAX)]
+    assert live_messages() == [(message_id(t.id, 0, 2), (t.id, 0, 2), huey_priority(0, False))]
     assert lease.start_stage(t.id, 0, 1) is None  # the old message is dead
     assert lease.start_stage(t.id, 0, 2) is not None
     with pytest.raises(InvalidRequest, match="only be changed while the task is queued"):

@@ -1,0 +1,134 @@
+"""Artifacts: files stages produce, kept under ARTIFACTS_DIR and downloadable by owner and admins.
+
+A file is written once, under the folder of the task that produced it; a
+retry that reuses a stage gets rows pointing at the same files (no copy).
+Names are plain file names: no folders, no dot-files, no control characters.
+"""
+
+import mimetypes
+import os
+import shutil
+import unicodedata
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import gettext
+from sqlalchemy import delete, insert, select
+
+from app.extensions import db
+from app.models import TaskArtifact, utcnow
+from app.services.errors import InvalidRequest, NotFound
+from app.services.queries import get_task
+
+ARTIFACTS = TaskArtifact.__table__
+NAME_MAX = 200
+
+
+class ArtifactError(ValueError):
+    """A stage's artifact that cannot be kept: a bad name, or over the size cap."""
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not 0 < len(name) <= NAME_MAX:
+        raise ArtifactError(f"An artifact name is 1 to {NAME_MAX} characters")
+    bad = (
+        name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or any(unicodedata.category(ch).startswith("C") for ch in name)
+    )
+    if bad:
+        raise ArtifactError(
+            f"Artifact name {name!r} must be a plain file name (no folders, control characters "
+            "or leading dot)"
+        )
+    return name
+
+
+def root() -> Path:
+    return Path(current_app.config["ARTIFACTS_DIR"])
+
+
+def staging_dir(task_id: str) -> Path:
+    """Where a stage (or its child process) writes a file before it is recorded."""
+    folder = root() / task_id / ".incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def store(task_id: str, stage: str, name: str, source: Path) -> TaskArtifact:
+    """Move a finished file from the staging folder into place and record it (caller commits).
+
+    A second artifact with the same name in one task replaces the first.
+    """
+    check_name(name)
+    size = source.stat().st_size
+    limit = current_app.config["ARTIFACT_MAX_BYTES"]
+    if size > limit:
+        source.unlink(missing_ok=True)
+        raise ArtifactError(too_large(name, limit))
+    relative = f"{task_id}/{name}"
+    target = root() / relative
+    os.replace(source, target)
+    db.session.execute(
+        delete(ARTIFACTS).where(ARTIFACTS.c.task_id == task_id, ARTIFACTS.c.name == name)
+    )
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    row = TaskArtifact(
+        task_id=task_id,
+        name=name,
+        stage=stage,
+        size=size,
+        content_type=content_type[:100],
+        path=relative,
+        created_at=utcnow(),
+    )
+    db.session.add(row)
+    return row
+
+
+def too_large(name: str, limit: int) -> str:
+    return f"Artifact {name!r} is larger than the limit of {limit:,} bytes"
+
+
+def listing(actor, task_id: str) -> list[TaskArtifact]:
+    get_task(actor, task_id)
+    return list(
+        db.session.scalars(
+            select(TaskArtifact).where(TaskArtifact.task_id == task_id).order_by(TaskArtifact.id)
+        )
+    )
+
+
+def locate(actor, task_id: str, name: str) -> tuple[TaskArtifact, Path]:
+    """The artifact row and its file; NotFound for an unknown name or a file gone from disk."""
+    get_task(actor, task_id)
+    row = db.session.scalar(
+        select(TaskArtifact).where(TaskArtifact.task_id == task_id, TaskArtifact.name == name)
+    )
+    if row is None:
+        raise NotFound(gettext("Artifact not found"))
+    path = (root() / row.path).resolve()
+    if root().resolve() not in path.parents:
+        raise InvalidRequest(gettext("Artifact not found"))
+    if not path.is_file():
+        raise NotFound(gettext("The artifact's file is missing from the data folder"))
+    return row, path
+
+
+def carry_over(old_id: str, new_id: str, stages: list[str]) -> None:
+    """A retry reuses these stages: its rows point at the same files."""
+    columns = ["name", "stage", "size", "content_type", "path", "created_at"]
+    db.session.execute(
+        insert(ARTIFACTS).from_select(
+            ["task_id", *columns],
+            select(db.literal(new_id), *(ARTIFACTS.c[c] for c in columns)).where(
+                ARTIFACTS.c.task_id == old_id, ARTIFACTS.c.stage.in_(stages)
+            ),
+        )
+    )
+
+
+def discard_staging(task_id: str) -> None:
+    """Drop what a stage left half-written (a crash, a kill): it was never recorded."""
+    shutil.rmtree(root() / task_id / ".incoming", ignore_errors=True)

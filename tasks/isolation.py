@@ -1,0 +1,237 @@
+"""Running a stage in a child process group, so a cancel or a timeout can stop it for real.
+
+The parent (a worker thread) starts `python -m tasks.child` in a new
+session, relays its messages (progress, log lines, items, artifacts,
+saved state) to the database, and watches the clock and the task: on a
+cancel it tells the child, waits `cancel_grace` seconds, then SIGTERMs and
+SIGKILLs the whole group. A timeout kills the same way at once. Huey's own
+revoke cannot stop a running task (huey #803); a process group can.
+"""
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from app import config
+from app.constants import (
+    ERR_ARTIFACT_TOO_LARGE,
+    ERR_BAD_OUTPUT,
+    ERR_EXIT_STATUS,
+    ERR_STAGE_RAISED,
+    ERR_STAGE_TIMEOUT,
+)
+from app.services import artifacts, lease
+from tasks.channels import LocalChannel
+from tasks.child import FD_VARIABLE
+from tasks.pipelines.commands import render_argv
+
+# How often the parent reads the task for a cancel; and how long SIGTERM may take before SIGKILL.
+CANCEL_POLL = 0.5
+TERM_WAIT = 2.0
+
+
+@dataclass
+class Ending:
+    """How a stage ended: ok, cancelled, handed_back, or failed (with a code and a message)."""
+
+    how: str
+    output: dict | None = None
+    code: str | None = None
+    message: str | None = None
+    forced: bool = False
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGTERM the child's process group, then SIGKILL what is left of it."""
+    for sig, wait in ((signal.SIGTERM, TERM_WAIT), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            if sig == signal.SIGTERM:
+                os.killpg(process.pid, signal.SIGKILL)  # stragglers the leader left
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            pass
+        return
+
+
+def _spec(run: lease.StageRun, stage, channel: LocalChannel) -> dict:
+    return {
+        "type": run.type,
+        "stage": run.stage_name,
+        "stage_index": run.stage_index,
+        "task_id": run.task_id,
+        "retry_number": run.retry_number,
+        "attempt": run.attempt,
+        "params": run.params,
+        "outputs": run.outputs,
+        "saved": run.saved,
+        "recorded": sorted(channel.recorded_keys()),
+        "staging_dir": str(channel.staging_dir()),
+        "artifact_max": channel.artifact_max,
+        "folders": config.pipeline_folders(),
+        "commands_file": config.commands_file(),
+        "argv": render_argv(stage.argv, run.params) if stage.argv else None,
+        "cwd": stage.cwd,
+    }
+
+
+def _read_lines(stream, events: queue.Queue, wrap) -> None:
+    with stream:
+        for raw in stream:
+            events.put(wrap(raw.decode("utf-8", "replace").rstrip("\r\n")))
+    events.put(None)  # this stream is done
+
+
+def run_isolated(run: lease.StageRun, stage, channel: LocalChannel, handing_back) -> Ending:
+    """Run the stage in a child process group and say how it ended."""
+    read_fd, write_fd = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tasks.child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=[write_fd],
+        env={**os.environ, FD_VARIABLE: str(write_fd)},
+        start_new_session=True,
+    )
+    os.close(write_fd)
+    events: queue.Queue = queue.Queue()
+    readers = [
+        (process.stdout, lambda line: ["log", "stdout", line]),
+        (process.stderr, lambda line: ["log", "stderr", line]),
+        (os.fdopen(read_fd, "rb"), json.loads),
+    ]
+    for stream, wrap in readers:
+        threading.Thread(target=_read_lines, args=(stream, events, wrap), daemon=True).start()
+    try:
+        process.stdin.write((json.dumps(_spec(run, stage, channel)) + "\n").encode())
+        process.stdin.flush()
+        return _supervise(run, stage, channel, handing_back, process, events, len(readers))
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # nothing of the group outlives the stage
+        process.stdin.close()
+        channel.flush()
+
+
+def _supervise(run, stage, channel, handing_back, process, events, open_streams) -> Ending:
+    started = time.monotonic()
+    deadline = started + stage.timeout if stage.timeout else None
+    kill_at, why, ending, next_check = None, None, None, started + CANCEL_POLL
+    while open_streams:
+        try:
+            event = events.get(timeout=0.1)
+        except queue.Empty:
+            event = ()
+        if event is None:
+            open_streams -= 1
+        elif event:
+            result = _apply(event, channel)
+            if result and not (ending and ending.how == "failed"):
+                ending = result  # a refused artifact stays the verdict
+                if ending.how == "failed" and process.poll() is None:
+                    kill_group(process)
+        now = time.monotonic()
+        if ending is not None or process.poll() is not None:
+            continue  # drain what is left
+        if kill_at is None:
+            if deadline is not None and now >= deadline:
+                why = "timeout"
+                kill_group(process)
+            elif handing_back():
+                why, kill_at = "handback", now + stage.cancel_grace
+                _order(process, "handback")
+            elif now >= next_check:
+                next_check = now + CANCEL_POLL
+                channel.flush()
+                if lease.should_stop(run):
+                    why, kill_at = "cancel", now + stage.cancel_grace
+                    _order(process, "cancel")
+        elif now >= kill_at:
+            kill_group(process)
+    process.wait()
+    if ending is not None:
+        if ending.how == "ok":
+            try:
+                json.dumps(ending.output, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                return Ending(
+                    "failed", code=ERR_BAD_OUTPUT, message=f"Stage output is not JSON: {exc}"
+                )
+        return ending
+    if why == "timeout":
+        return Ending(
+            "failed",
+            code=ERR_STAGE_TIMEOUT,
+            message=f"Stage {run.stage_name!r} ran past its timeout of {stage.timeout:g} s",
+            forced=True,
+        )
+    if why == "cancel":
+        return Ending("cancelled", forced=True)
+    if why == "handback":
+        return Ending("handed_back", forced=True)
+    status = process.returncode
+    how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+    return Ending("failed", code=ERR_EXIT_STATUS, message=f"The stage's process {how}")
+
+
+def _order(process: subprocess.Popen, order: str) -> None:
+    try:
+        process.stdin.write(f"{order}\n".encode())
+        process.stdin.flush()
+    except BrokenPipeError:
+        pass  # it ended meanwhile
+
+
+def _apply(event: list, channel: LocalChannel) -> Ending | None:
+    """One message from the child, written through the channel; the last one says how it ended."""
+    op, *args = event
+    if op == "end":
+        how, *rest = args
+        if how == "ok":
+            return Ending("ok", output=rest[0])
+        if how == "error":
+            code, message = rest
+            codes = {"StageTimedOut": ERR_STAGE_TIMEOUT, "ArtifactTooLarge": ERR_ARTIFACT_TOO_LARGE}
+            return Ending("failed", code=codes.get(code, code or ERR_STAGE_RAISED), message=message)
+        return Ending(how)
+    if op == "artifact":
+        name, path = args
+        try:
+            channel.artifact(name, _staged(path, channel))
+        except artifacts.ArtifactError as exc:
+            return Ending("failed", code=ERR_ARTIFACT_TOO_LARGE, message=str(exc))
+        return None
+    handlers = {
+        "progress": channel.progress,
+        "log": channel.log,
+        "item": channel.item,
+        "items_total": channel.items_total,
+        "save": channel.save,
+    }
+    if op in handlers:
+        handlers[op](*args)
+    return None
+
+
+def _staged(path: str, channel: LocalChannel) -> Path:
+    """The child's staged file, only if it is inside this task's staging folder."""
+    staged = Path(path).resolve()
+    if channel.staging_dir().resolve() not in staged.parents:
+        raise artifacts.ArtifactError(f"Artifact file {path!r} is outside the staging folder")
+    return staged

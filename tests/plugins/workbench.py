@@ -1,0 +1,116 @@
+"""Pipelines the tests run through real workers, loaded from TASKDECK_PIPELINES_PATH."""
+
+import os
+import time
+from pathlib import Path
+
+from pydantic import Field
+
+from tasks.pipelines import Params, Pipeline
+
+
+class Marked(Params):
+    """`mark`: a file the stage appends to, so a test sees what ran (pids, items)."""
+
+    mark: str = ""
+    seconds: float = Field(0, ge=0, le=600)
+    count: int = Field(5, ge=0, le=100_000)
+    fail: list[int] = []
+
+
+def note(params: Marked, text: str) -> None:
+    if params.mark:
+        with open(params.mark, "a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+
+stubborn = Pipeline("stubborn", title="Ignores cancels", params=Marked)
+
+
+@stubborn.stage(isolated=True, cancel_grace=1)
+def sleep_in_c(ctx, params):
+    """Never checks for a cancel: only a kill stops it."""
+    note(params, f"pid {os.getpid()}")
+    ctx.log("sleeping without checking")
+    time.sleep(params.seconds)
+    return {"slept": params.seconds}
+
+
+slow = Pipeline("slow", title="Runs past its timeout", params=Marked)
+
+
+@slow.stage(isolated=True, timeout=1)
+def too_long(ctx, params):
+    note(params, f"pid {os.getpid()}")
+    time.sleep(params.seconds)
+    return {}
+
+
+flaky = Pipeline("flaky", title="Fails twice, then works", params=Marked)
+
+
+@flaky.stage(retries=2, retry_backoff=0.2)
+def wobble(ctx, params):
+    ctx.log(f"attempt {ctx.attempt}")
+    if ctx.attempt <= params.count:
+        raise ConnectionError(f"upstream hiccup {ctx.attempt}")
+    return {"attempt": ctx.attempt}
+
+
+chatty = Pipeline("chatty", title="Logs, prints and keeps files", params=Marked)
+
+
+@chatty.stage(isolated=True)
+def produce(ctx, params):
+    ctx.log("第一行\n第二行")
+    print("plain stdout, 标准输出", flush=True)
+    os.write(2, "stderr 错误\n".encode())
+    ctx.artifact("报告.txt", "中文内容\n")
+    ctx.artifact("data.bin", bytes(range(256)))
+    if params.mark:
+        path = Path(params.mark)
+        path.write_text("<html><script>alert(1)</script></html>", encoding="utf-8")
+        ctx.artifact("page.html", path)
+    ctx.save({"job": "remote-42"})
+    return {"ok": True}
+
+
+@chatty.stage()
+def summarise(ctx, params, produce):
+    ctx.log(f"after produce: {produce} saved={ctx.saved}")
+    if 2 in params.fail and ctx.retry_number == 0:
+        raise RuntimeError("summarise fails on the first run")
+    return {"produced": produce}
+
+
+batch = Pipeline("batch", title="Items, some failing", params=Marked)
+
+
+@batch.stage()
+def work_items(ctx, params):
+    ctx.save({"started": ctx.saved.get("started", 0) + 1})
+    for item in ctx.each(range(params.count)):
+        note(params, f"item {item}")
+        if item in params.fail:
+            raise ValueError(f"item {item} is broken")
+        if params.seconds:
+            time.sleep(params.seconds)
+    return {"count": params.count}
+
+
+@batch.stage()
+def after_items(ctx, params, work_items):
+    return {"after": work_items}
+
+
+isolated_batch = Pipeline("isolated_batch", title="Items in a child process", params=Marked)
+
+
+@isolated_batch.stage(isolated=True)
+def child_items(ctx, params):
+    for item in ctx.each(range(params.count)):
+        note(params, f"item {item}")
+        if item in params.fail:
+            raise ValueError(f"item {item} is broken")
+        time.sleep(params.seconds)
+    return {"count": params.count}
