@@ -15,7 +15,7 @@ from flask import current_app
 from app.extensions import db
 from app.models import utcnow
 from app.services import artifacts, items, lease, logs
-from tasks.context import StageContext
+from tasks.context import StageContext, clean
 
 log = logging.getLogger("taskdeck.stage")
 
@@ -66,7 +66,7 @@ class LocalChannel:
 
     def log(self, stream: str, text: str) -> None:
         now = utcnow()
-        for line in logs.split(text):
+        for line in logs.split(clean(text)):
             log.debug("[%s %s] %s", self.run.task_id, self.run.stage_name, line)
             self._lines.append(logs.Line(now, self.run.stage_name, stream, line))
         self.flush_if_due()

@@ -35,7 +35,8 @@ class PipeChannel:
         self.handing_back = threading.Event()
 
     def send(self, op: str, *args) -> None:
-        line = json.dumps([op, *args], ensure_ascii=False, allow_nan=False)
+        # ASCII JSON: a lone surrogate travels escaped; the parent stores it as U+FFFD.
+        line = json.dumps([op, *args], allow_nan=False)
         with self._lock:
             self._out.write(line + "\n")
             self._out.flush()

@@ -9,6 +9,7 @@ child process it sends messages to the parent, which writes them
 import hashlib
 import json
 import math
+import re
 import shutil
 import tempfile
 import time
@@ -58,11 +59,24 @@ class Channel(Protocol):
     def save(self, data: dict) -> None: ...
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """Text the database can store: a lone surrogate (not valid UTF-8) becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def storable(value: Any) -> None:
+    """Raise ValueError (or TypeError) unless `value` stores as JSON: finite numbers, valid text."""
+    json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
 def item_key(item: Any, key: Callable[[Any], Any] | None) -> str:
     """The text an item is recorded under: `key(item)` or `str(item)`, hashed if very long."""
-    text = str(key(item) if key else item)
+    text = clean(str(key(item) if key else item))
     if len(text) > KEY_MAX:
-        return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     return text
 
 
@@ -103,7 +117,7 @@ class StageContext:
         if fraction < 1.0 and now - self._last_write < PROGRESS_INTERVAL:
             return
         self._last_write = now
-        self._channel.progress(fraction, None if message is None else str(message))
+        self._channel.progress(fraction, None if message is None else clean(str(message)))
 
     def check_cancelled(self) -> None:
         """Raise TaskCancelled if a cancel was asked (after running on_cancel callbacks).
@@ -175,7 +189,8 @@ class StageContext:
             seen += 1
             name = item_key(item, key)
             if name in recorded:
-                continue
+                continue  # done before, or a repeat of a key in this run: once is enough
+            recorded.add(name)
             self.in_flight = name
             yield item
             self.in_flight = None
@@ -187,7 +202,7 @@ class StageContext:
         """Record the in-flight item as failed; False when no item was in flight."""
         if self.in_flight is None:
             return False
-        text = "".join(traceback.format_exception_only(type(error), error)).strip()
+        text = clean("".join(traceback.format_exception_only(type(error), error)).strip())
         self._channel.item(self.in_flight, text)
         self.log(f"item {self.in_flight!r} failed: {text}")
         self.in_flight = None
@@ -202,7 +217,7 @@ class StageContext:
         """Keep a small JSON dict for this stage (a remote job's id, a cursor)."""
         if not isinstance(data, dict):
             raise TypeError("ctx.save() takes a dict")
-        json.dumps(data, allow_nan=False)  # refuse what could not be stored, here and now
+        storable(data)  # refuse what could not be stored, here and now
         self._channel.save(data)
         self._saved = dict(data)
 

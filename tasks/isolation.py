@@ -31,6 +31,7 @@ from app.constants import (
 from app.services import artifacts, lease
 from tasks.channels import LocalChannel
 from tasks.child import FD_VARIABLE
+from tasks.context import storable
 from tasks.pipelines.commands import render_argv
 
 # How often the parent reads the task for a cancel; and how long SIGTERM may take before SIGKILL.
@@ -168,7 +169,7 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
     if ending is not None:
         if ending.how == "ok":
             try:
-                json.dumps(ending.output, allow_nan=False)
+                storable(ending.output)
             except (TypeError, ValueError) as exc:
                 return Ending(
                     "failed", code=ERR_BAD_OUTPUT, message=f"Stage output is not JSON: {exc}"

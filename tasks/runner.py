@@ -5,7 +5,6 @@ isolated (tasks/isolation.py); either way it ends as an `Ending`, which
 `_record` turns into the one matching transition.
 """
 
-import json
 import logging
 import os
 import random
@@ -33,6 +32,7 @@ from tasks.context import (
     StageTimedOut,
     TaskCancelled,
     call_stage,
+    storable,
 )
 from tasks.isolation import Ending, run_isolated
 
@@ -163,7 +163,7 @@ class StageRunner:
             channel.flush()
         output = {} if output is None else output
         try:
-            json.dumps(output, allow_nan=False)
+            storable(output)
         except (TypeError, ValueError) as exc:
             return Ending("failed", code=ERR_BAD_OUTPUT, message=f"Stage output is not JSON: {exc}")
         return Ending("ok", output=output)

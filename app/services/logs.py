@@ -32,7 +32,7 @@ class Line:
 
 def clip(text: str, max_bytes: int) -> str:
     """At most `max_bytes` of UTF-8, cut on a character boundary, with an ellipsis if cut."""
-    data = text.encode("utf-8", "replace")
+    data = text.encode("utf-8")
     if len(data) <= max_bytes:
         return text
     return data[: max_bytes - 3].decode("utf-8", "ignore") + "…"

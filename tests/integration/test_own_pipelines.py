@@ -6,6 +6,7 @@ state go through the same service layer as everything else.
 """
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def events(app, task_id):
         ).all()
 
 
-def test_a_stage_that_ignores_cancel_is_killed_after_its_grace(api, app, worker, tmp_path):
+def test_a_stage_that_ignores_cancel_is_killed_after_its_grace(api, app, worker, tmp_path, browser):
     worker(workers=1)
     alice = api("alice")
     mark = tmp_path / "pid"
@@ -71,8 +72,9 @@ def test_a_stage_that_ignores_cancel_is_killed_after_its_grace(api, app, worker,
     asked = time.monotonic()
     cancel = alice.post(f"/tasks/{task_id}/cancel", json={"reason": "停止"})
     assert cancel.get_json()["state"] == "cancelling"
-    page = alice.get(f"/tasks/{task_id}").get_json()
-    assert page["force_stop_at"] is not None  # the page counts down to it
+    assert alice.get(f"/tasks/{task_id}").get_json()["force_stop_at"] is not None
+    page = browser.login("alice").get(f"/tasks/{task_id}").data.decode()
+    assert re.search(r"Cancelling — forcing stop in [01] s", page)
     wait_for(lambda: not alive(pid), timeout=10)
     # cancel_grace is 1 s; the parent looks every 0.5 s; SIGTERM ends a C sleep at once.
     assert time.monotonic() - asked < 1 + 1 + 0.5
@@ -256,3 +258,33 @@ def test_a_started_task_runs_its_next_stage_before_new_tasks_of_its_priority(api
 
     second_stages = [start_of(t, "step 2") for t in started]
     assert max(second_stages) <= min(start_of(t, "step 1") for t in newcomers)
+
+
+def readme_example() -> str:
+    """The first Python block under "## Writing a pipeline" in the README."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Writing a pipeline", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_example_pipeline_runs_as_written(api, worker, tmp_path, monkeypatch):
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "wordcount.py").write_text(readme_example(), encoding="utf-8")
+    monkeypatch.setenv("TASKDECK_PIPELINES_PATH", f"{PLUGINS}:{folder}")
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "a.txt").write_text("one two three", encoding="utf-8")
+    (texts / "中文.txt").write_text("你好 世界", encoding="utf-8")
+    worker(workers=1)
+    alice = api("alice")
+    listed = {t["name"]: t for t in alice.get("/task-types").get_json()["items"]}
+    assert listed["wordcount"]["stages"] == ["count", "summarise"]
+    task_id = submit(alice, "wordcount", folder=str(texts))
+    done = wait_state(alice, task_id, *TERMINAL)
+    assert done["state"] == "succeeded", done
+    assert done["stages"][0]["output"] == {"files": 2, "words": 5}
+    assert done["stages"][0]["items"] == {"total": 2, "done": 2, "failed": 0}
+    assert done["stages"][1]["output"] == {"average": 2.5}
+    counts = alice.get(f"/tasks/{task_id}/artifacts/counts.txt").data.decode("utf-8")
+    assert counts == "a.txt\t3\n中文.txt\t2\n"
