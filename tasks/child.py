@@ -155,8 +155,8 @@ def run_command(spec: dict, channel: PipeChannel) -> None:
             interrupted = True
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=0.1)
-    for reader in readers:
-        reader.join()
+    for reader in readers:  # a program it left in the background may hold its output open
+        reader.join(timeout=1.0)
     if channel.handing_back.is_set():
         channel.send("end", "handed_back")
     elif channel.cancelled.is_set():

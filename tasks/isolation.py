@@ -37,6 +37,8 @@ from tasks.pipelines.commands import render_argv
 # How often the parent reads the task for a cancel; and how long SIGTERM may take before SIGKILL.
 CANCEL_POLL = 0.5
 TERM_WAIT = 2.0
+# How long a child that has finished (or whose leader exited) may keep its pipes open.
+LINGER = 2.0
 
 
 @dataclass
@@ -134,6 +136,7 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
     started = time.monotonic()
     deadline = started + stage.timeout if stage.timeout else None
     kill_at, why, ending, next_check = None, None, None, started + CANCEL_POLL
+    linger_until = None  # once it has said how it ended, or its leader has exited
     while open_streams:
         try:
             event = events.get(timeout=0.1)
@@ -149,7 +152,13 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
                     kill_group(process)
         now = time.monotonic()
         if ending is not None or process.poll() is not None:
-            continue  # drain what is left
+            # Drain what is left; a leader that lingers (a thread that never
+            # ends) or a grandchild holding the pipes open gets LINGER seconds.
+            linger_until = linger_until or now + LINGER
+            if now >= linger_until:
+                kill_group(process)
+                break
+            continue
         if kill_at is None:
             if deadline is not None and now >= deadline:
                 why = "timeout"

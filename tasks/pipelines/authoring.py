@@ -269,6 +269,11 @@ _NUMBER = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|-?(nan|inf
 
 def _convert(value: str, kinds: list) -> Any:
     for kind in kinds:
+        if kind in ("array", "object"):  # a form's text box holds them as JSON
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
         if kind == "integer" and _INTEGER.fullmatch(value):
             return int(value)
         if kind == "number" and _NUMBER.fullmatch(value):

@@ -288,3 +288,81 @@ def test_the_readme_example_pipeline_runs_as_written(api, worker, tmp_path, monk
     assert done["stages"][1]["output"] == {"average": 2.5}
     counts = alice.get(f"/tasks/{task_id}/artifacts/counts.txt").data.decode("utf-8")
     assert counts == "a.txt\t3\n中文.txt\t2\n"
+
+
+def test_a_child_that_lingers_after_returning_is_ended(api, worker, tmp_path):
+    worker(workers=1)
+    alice = api("alice")
+    mark = tmp_path / "pid"
+    task_id = submit(alice, "lingering", mark=str(mark))
+    done = wait_state(alice, task_id, *TERMINAL)
+    assert done["state"] == "succeeded" and done["stages"][0]["output"] == {"returned": True}
+    wait_for(lambda: not alive(marked_pid(mark)))
+
+
+COMMANDS = """
+[pipelines.shell_steps]
+title = "Commands"
+params.script = { type = "string" }
+params.words = { type = "string", default = "你好 world" }
+params.status = { type = "integer", default = 0 }
+
+[[pipelines.shell_steps.stages]]
+name = "say"
+argv = ["sh", "{script}", "{words}", "{status}"]
+cancel_grace = 1
+
+[pipelines.nap]
+params.seconds = { type = "integer", default = 300 }
+
+[[pipelines.nap.stages]]
+argv = ["sleep", "{seconds}"]
+timeout = 600
+"""
+
+# Prints its first argument and a line to stderr, keeps a file, leaves a
+# program running in the background (holding its output open), exits with $2.
+SCRIPT = """echo "$1"
+echo oops >&2
+echo kept > "$TASKDECK_ARTIFACTS_DIR/out.txt"
+sleep 60 &
+exit "$2"
+"""
+
+
+def test_a_command_pipeline_logs_keeps_files_and_fails_on_a_bad_status(
+    api, worker, tmp_path, monkeypatch
+):
+    commands = tmp_path / "commands.toml"
+    commands.write_text(COMMANDS, encoding="utf-8")
+    monkeypatch.setenv("TASKDECK_COMMANDS_FILE", str(commands))
+    script = tmp_path / "say.sh"
+    script.write_text(SCRIPT, encoding="utf-8")
+    worker(workers=1)
+    alice = api("alice")
+    ok = submit(alice, "shell_steps", script=str(script), words="你好; rm -rf /")
+    done = wait_state(alice, ok, *TERMINAL)  # the backgrounded sleep does not hold it up
+    assert done["state"] == "succeeded", done
+    lines = [(i["stream"], i["line"]) for i in alice.get(f"/tasks/{ok}/logs").get_json()["items"]]
+    assert ("stdout", "你好; rm -rf /") in lines and ("stderr", "oops") in lines
+    assert alice.get(f"/tasks/{ok}/artifacts/out.txt").data == b"kept\n"
+    bad = submit(alice, "shell_steps", script=str(script), status=3)
+    failed = wait_state(alice, bad, *TERMINAL)
+    assert failed["state"] == "failed" and failed["error_code"] == "exit_status"
+    assert failed["error_message"] == "Command 'sh' exited with status 3"
+
+
+def test_cancelling_a_command_interrupts_it(api, app, worker, tmp_path, monkeypatch):
+    commands = tmp_path / "commands.toml"
+    commands.write_text(COMMANDS, encoding="utf-8")
+    monkeypatch.setenv("TASKDECK_COMMANDS_FILE", str(commands))
+    worker(workers=1)
+    alice = api("alice")
+    task_id = submit(alice, "nap")
+    wait_state(alice, task_id, "running")
+    wait_for(lambda: state(alice, task_id)["stages"][0]["state"] == "running")
+    alice.post(f"/tasks/{task_id}/cancel", json={})
+    done = wait_state(alice, task_id, "cancelled")
+    assert done["stages"][0]["name"] == "step 1"
+    last = events(app, task_id)[-1]
+    assert (last.action, last.forced) == ("cancelled", False)  # SIGINT was enough

@@ -114,3 +114,16 @@ def child_items(ctx, params):
             raise ValueError(f"item {item} is broken")
         time.sleep(params.seconds)
     return {"count": params.count}
+
+
+lingering = Pipeline("lingering", title="Returns, but leaves a thread running", params=Marked)
+
+
+@lingering.stage(isolated=True)
+def leave_a_thread(ctx, params):
+    """A non-daemon thread keeps the child's interpreter alive after the stage returned."""
+    import threading
+
+    threading.Thread(target=time.sleep, args=(600,)).start()
+    note(params, f"pid {os.getpid()}")
+    return {"returned": True}

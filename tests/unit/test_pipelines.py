@@ -247,3 +247,24 @@ def test_a_bad_commands_file_stops_loading_naming_the_file(tmp_path, text, compl
     with pytest.raises(LoadError) as caught:
         load([], str(path))
     assert str(path) in str(caught.value) and complaint in str(caught.value)
+
+
+def test_list_params_travel_through_a_form_as_json(tmp_path):
+    _write(
+        tmp_path,
+        "lists.py",
+        """
+        from tasks.pipelines import Params, Pipeline
+
+        class ListParams(Params):
+            names: list[str] = ["默认"]
+
+        lists = Pipeline("lists", params=ListParams)
+        """,
+    )
+    lists = load([str(tmp_path)], None)["lists"]
+    assert validate_params(lists, lists.coerce({"names": '["甲", "乙"]'})) == {
+        "names": ["甲", "乙"]
+    }
+    with pytest.raises(ParamsError, match="names"):
+        validate_params(lists, lists.coerce({"names": "甲, 乙"}))
