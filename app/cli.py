@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 
 import click
 from flask import current_app
@@ -18,7 +19,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from app import create_app, preflight
 from app.constants import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
 from app.schemas import inputs
-from app.services import accounts, commands
+from app.services import accounts, commands, retention
 from app.services.errors import ServiceError
 
 # Nothing imported here opens the queue or the database (the app factory
@@ -243,6 +244,21 @@ def submit(task_type, param, priority, username):
     except ServiceError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(task.id)
+
+
+@main.command()
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0),
+    required=True,
+    metavar="DAYS",
+    help="Delete tasks that finished more than DAYS days ago.",
+)
+def prune(days):
+    """Delete finished tasks older than DAYS, with their logs, items and artifact files."""
+    done = retention.prune(timedelta(days=days))
+    click.echo(f"Deleted {done['tasks']} task(s) and {done['files']} artifact file(s)")
 
 
 def _user_or_fail(username: str):

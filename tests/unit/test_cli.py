@@ -120,3 +120,35 @@ def test_init_migrates_a_fresh_database_and_creates_admin_once(tmp_path, monkeyp
     assert second.exit_code == 0 and "password" not in second.output
     with fresh.app_context():
         db.engine.dispose()
+
+
+def test_prune_deletes_finished_tasks_with_their_files_but_not_files_a_retry_shares(run, app):
+    from pathlib import Path
+
+    from app.services import artifacts, commands, lease
+    from tests.drive import submit as submit_demo
+    from tests.drive import task
+
+    with app.app_context():
+        alice = accounts.find_user("alice")
+        original = submit_demo(alice, stages=1)
+        run_ = lease.start_stage(original.id, 0, 1)
+        staged = artifacts.staging_dir(original.id) / "x.tmp"
+        staged.write_text("结果", encoding="utf-8")
+        artifacts.store(original.id, "step 1", "out.txt", staged)
+        db.session.commit()
+        lease.fail_stage(run_, "stage_error", "boom")
+        retry = commands.retry(alice, original.id).new_task_id
+        kept = Path(app.config["ARTIFACTS_DIR"]) / original.id / "out.txt"
+    first = run("prune", "--older-than", "0")
+    assert first.exit_code == 0, first.output
+    assert "Deleted 1 task(s) and 0 artifact file(s)" in first.output  # the retry still uses it
+    assert kept.read_text(encoding="utf-8") == "结果"
+    with app.app_context():
+        assert task(original.id) is None and task(retry).retry_of is None
+        run_ = lease.start_stage(retry, 0, 1)
+        lease.finish_stage(run_, {})
+    second = run("prune", "--older-than", "0")
+    assert "Deleted 1 task(s) and 1 artifact file(s)" in second.output
+    assert not kept.exists() and not kept.parent.exists()
+    assert run("prune", "--older-than", "-1").exit_code == 2
