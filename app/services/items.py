@@ -30,13 +30,7 @@ def recorded_keys(task_id: str, position: int) -> set[str]:
 def record(run, done: list[str], failed: dict[str, str], total: int | None) -> bool:
     """Add a batch of finished (`done`) and failed items; False once the stage's lease is gone."""
     held = db.session.execute(
-        STAGES.update()
-        .where(
-            STAGES.c.task_id == run.task_id,
-            STAGES.c.position == run.stage_index,
-            STAGES.c.task_id.in_(_holding(run)),
-        )
-        .values(
+        _held_stage(run).values(
             items_done=STAGES.c.items_done + len(done),
             items_failed=STAGES.c.items_failed + len(failed),
             **({"items_total": total} if total is not None else {}),
@@ -58,15 +52,7 @@ def record(run, done: list[str], failed: dict[str, str], total: int | None) -> b
 
 def save(run, data: dict) -> bool:
     """ctx.save(): replace the stage's saved dict; False once the lease is gone."""
-    result = db.session.execute(
-        STAGES.update()
-        .where(
-            STAGES.c.task_id == run.task_id,
-            STAGES.c.position == run.stage_index,
-            STAGES.c.task_id.in_(_holding(run)),
-        )
-        .values(saved=data)
-    )
+    result = db.session.execute(_held_stage(run).values(saved=data))
     db.session.commit()
     return result.rowcount == 1
 
@@ -95,8 +81,11 @@ def carry_over(old_id: str, new_id: str, position: int) -> None:
     )
 
 
-def _holding(run):
-    """Subquery: the task, if this worker still holds the stage's lease."""
-    return select(Task.id).where(
+def _held_stage(run):
+    """UPDATE of the stage's row, matching only while this worker still holds its lease."""
+    holding = select(Task.id).where(
         Task.id == run.task_id, *lease(run.stage_index, run.dispatch_seq, running=True)
+    )
+    return STAGES.update().where(
+        STAGES.c.task_id.in_(holding), STAGES.c.position == run.stage_index
     )

@@ -61,34 +61,12 @@ def record(task_id: str, action: str, source: str | None, target: str, **fields)
     return event
 
 
-def move(
-    task_id,
-    from_state,
-    to_state,
-    *,
-    action,
-    actor,
-    where=(),
-    values=None,
-    stage=None,
-    reason=None,
-    forced=False,
-) -> bool:
-    """Move the task if it is in `from_state` and `where` holds; add the event. Caller commits."""
-    return bool(
-        move_set(
-            [task_id],
-            from_state,
-            to_state,
-            action=action,
-            actor=actor,
-            where=where,
-            values=values,
-            stage=stage,
-            reason=reason,
-            forced=forced,
-        )
-    )
+def move(task_id, from_state, to_state, **fields) -> bool:
+    """Move the task if it is in `from_state` and `where` holds; add the event. Caller commits.
+
+    The one-task case of `move_set` (same keyword arguments).
+    """
+    return bool(move_set([task_id], from_state, to_state, **fields))
 
 
 def move_set(

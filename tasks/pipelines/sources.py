@@ -43,6 +43,8 @@ def load(folders: list[str], commands_file: str | None) -> dict:
         path = Path(folder)
         if not path.is_dir():
             raise LoadError(f"TASKDECK_PIPELINES_PATH names {folder}, which is not a folder")
+        if str(path) not in sys.path:  # so a plug-in can import the helper modules beside it
+            sys.path.append(str(path))
         for file in sorted(path.glob("*.py")):
             for pipeline in _pipelines_in(file):
                 add(pipeline, str(file))

@@ -136,6 +136,21 @@ def test_a_folder_plugin_is_loaded_and_its_imports_are_not_counted_twice(tmp_pat
     assert found["demo"].source.startswith("tasks.pipelines.demo:demo")
 
 
+def test_a_plugin_file_may_import_a_helper_module_beside_it(tmp_path):
+    _write(tmp_path, "wordhelpers.py", "def shout(text):\n    return text.upper() + '！'\n")
+    _write(
+        tmp_path,
+        "uses_helper.py",
+        """
+        from wordhelpers import shout
+        from tasks.pipelines import Pipeline
+
+        loud = Pipeline("loud", title=shout("loud"))
+        """,
+    )
+    assert load([str(tmp_path)], None)["loud"].title == "LOUD！"
+
+
 def test_a_plugin_file_that_fails_to_import_is_named_with_its_line(tmp_path):
     broken = _write(tmp_path, "broken.py", "x = 1\nimport numpy_that_is_not_here\n")
     with pytest.raises(LoadError) as caught:
