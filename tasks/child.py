@@ -82,9 +82,9 @@ def watch_parent(channel: PipeChannel) -> None:
 
 
 def run_python(spec: dict, channel: PipeChannel) -> None:
-    from tasks.pipelines.sources import load
+    from tasks.pipelines.sources import load_origin
 
-    pipeline = load(spec["folders"], spec["commands_file"])[spec["type"]]
+    pipeline = load_origin(spec["origin"])[spec["type"]]
     stage = pipeline.stage_named(spec["params"], spec["stage"])
     ctx = StageContext(
         task_id=spec["task_id"],

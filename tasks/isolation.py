@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import config
 from app.constants import (
     ERR_ARTIFACT_TOO_LARGE,
     ERR_BAD_OUTPUT,
@@ -52,25 +51,34 @@ class Ending:
     forced: bool = False
 
 
+def _exited(process: subprocess.Popen) -> bool:
+    """Has the child's leader exited? Asked without reaping it (WNOWAIT).
+
+    Until it is reaped its pid cannot be reused, so signalling the group by
+    that id can never reach an unrelated process; `run_isolated` reaps last.
+    """
+    try:
+        found = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return found is not None
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
 def kill_group(process: subprocess.Popen) -> None:
-    """SIGTERM the child's process group, then SIGKILL what is left of it."""
-    for sig, wait in ((signal.SIGTERM, TERM_WAIT), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            if sig == signal.SIGTERM:
-                os.killpg(process.pid, signal.SIGKILL)  # stragglers the leader left
-        except subprocess.TimeoutExpired:
-            continue
-        except ProcessLookupError:
-            pass
-        return
+    """SIGTERM the child's process group, give it TERM_WAIT seconds, then SIGKILL all of it."""
+    _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + TERM_WAIT
+    while not _exited(process) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    _signal_group(process, signal.SIGKILL)  # the leader if it held out, and any stragglers
 
 
-def _spec(run: lease.StageRun, stage, channel: LocalChannel) -> dict:
+def _spec(run: lease.StageRun, pipeline, stage, channel: LocalChannel) -> dict:
     return {
         "type": run.type,
         "stage": run.stage_name,
@@ -84,11 +92,21 @@ def _spec(run: lease.StageRun, stage, channel: LocalChannel) -> dict:
         "recorded": sorted(channel.recorded_keys()),
         "staging_dir": str(channel.staging_dir()),
         "artifact_max": channel.artifact_max,
-        "folders": config.pipeline_folders(),
-        "commands_file": config.commands_file(),
+        "origin": pipeline.origin,
         "argv": render_argv(stage.argv, run.params) if stage.argv else None,
         "cwd": stage.cwd,
     }
+
+
+def _message(line: str) -> list:
+    """One JSON message from the child; anything else written to that pipe is kept as a log line."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        message = None
+    if isinstance(message, list) and message and isinstance(message[0], str):
+        return message
+    return ["log", "stderr", line]
 
 
 def _read_lines(stream, events: queue.Queue, wrap) -> None:
@@ -98,7 +116,9 @@ def _read_lines(stream, events: queue.Queue, wrap) -> None:
     events.put(None)  # this stream is done
 
 
-def run_isolated(run: lease.StageRun, stage, channel: LocalChannel, handing_back) -> Ending:
+def run_isolated(
+    run: lease.StageRun, pipeline, stage, channel: LocalChannel, handing_back
+) -> Ending:
     """Run the stage in a child process group and say how it ended."""
     read_fd, write_fd = os.pipe()
     process = subprocess.Popen(
@@ -115,19 +135,19 @@ def run_isolated(run: lease.StageRun, stage, channel: LocalChannel, handing_back
     readers = [
         (process.stdout, lambda line: ["log", "stdout", line]),
         (process.stderr, lambda line: ["log", "stderr", line]),
-        (os.fdopen(read_fd, "rb"), json.loads),
+        (os.fdopen(read_fd, "rb"), _message),
     ]
     for stream, wrap in readers:
         threading.Thread(target=_read_lines, args=(stream, events, wrap), daemon=True).start()
     try:
-        process.stdin.write((json.dumps(_spec(run, stage, channel)) + "\n").encode())
+        process.stdin.write((json.dumps(_spec(run, pipeline, stage, channel)) + "\n").encode())
         process.stdin.flush()
         return _supervise(run, stage, channel, handing_back, process, events, len(readers))
     finally:
-        if process.poll() is None:
+        if not _exited(process):
             kill_group(process)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # nothing of the group outlives the stage
+        _signal_group(process, signal.SIGKILL)  # nothing of the group outlives the stage
+        process.wait()  # reaped only now: the group's id was ours until here
         process.stdin.close()
         channel.flush()
 
@@ -138,20 +158,25 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
     kill_at, why, ending, next_check = None, None, None, started + CANCEL_POLL
     linger_until = None  # once it has said how it ended, or its leader has exited
     while open_streams:
+        wait = 0.1 if kill_at is None else max(0.0, min(0.1, kill_at - time.monotonic()))
         try:
-            event = events.get(timeout=0.1)
+            event = events.get(timeout=wait)
         except queue.Empty:
             event = ()
         if event is None:
             open_streams -= 1
         elif event:
-            result = _apply(event, channel)
+            try:
+                result = _apply(event, channel)
+            except (TypeError, ValueError) as exc:  # a message of the wrong shape: kept, not fatal
+                channel.log("stderr", f"unreadable message from the stage's process: {exc}")
+                result = None
             if result and not (ending and ending.how == "failed"):
                 ending = result  # a refused artifact stays the verdict
-                if ending.how == "failed" and process.poll() is None:
+                if ending.how == "failed" and not _exited(process):
                     kill_group(process)
         now = time.monotonic()
-        if ending is not None or process.poll() is not None:
+        if ending is not None or _exited(process):
             # Drain what is left; a leader that lingers (a thread that never
             # ends) or a grandchild holding the pipes open gets LINGER seconds.
             linger_until = linger_until or now + LINGER
@@ -174,7 +199,6 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
                     _order(process, "cancel")
         elif now >= kill_at:
             kill_group(process)
-    process.wait()
     if ending is not None:
         if ending.how == "ok":
             try:
@@ -195,8 +219,15 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
         return Ending("cancelled", forced=True)
     if why == "handback":
         return Ending("handed_back", forced=True)
-    status = process.returncode
-    how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+    if not _exited(process):  # it closed its pipes but lives on
+        kill_group(process)
+    info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+    killed = info.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+    how = (
+        f"was killed by signal {info.si_status}"
+        if killed
+        else f"exited with status {info.si_status}"
+    )
     return Ending("failed", code=ERR_EXIT_STATUS, message=f"The stage's process {how}")
 
 

@@ -135,7 +135,7 @@ class StageRunner:
         deadline = time.monotonic() + stage.timeout if stage.timeout else None
         ctx, channel = local_context(run, self.handing_back.is_set, deadline)
         if stage.in_child:
-            ending = run_isolated(run, stage, channel, self.handing_back.is_set)
+            ending = run_isolated(run, pipeline, stage, channel, self.handing_back.is_set)
         else:
             ending = self._run_here(run, pipeline, stage, ctx, channel)
         artifacts.discard_staging(run.task_id)

@@ -100,7 +100,8 @@ class Pipeline:
             description,
         )
         self.declared: list[Stage] = []
-        self.source = ""  # where it was loaded from, set by the loader
+        # Where it was loaded from, set by the loader: `source` for people, `origin` for a child.
+        self.source, self.origin = "", {}
         # The module declaring it: a plug-in importing another's pipeline does not count it twice.
         self.module = sys._getframe(1).f_globals.get("__name__", "")
         self._plan: Callable[[Any, list[Stage]], Sequence[Stage]] | None = None

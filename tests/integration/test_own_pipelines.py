@@ -366,3 +366,18 @@ def test_cancelling_a_command_interrupts_it(api, app, worker, tmp_path, monkeypa
     assert done["stages"][0]["name"] == "step 1"
     last = events(app, task_id)[-1]
     assert (last.action, last.forced) == ("cancelled", False)  # SIGINT was enough
+
+
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [(7, "The stage's process exited with status 7"), (0, "killed by signal 9")],
+)
+def test_a_child_that_dies_fails_its_stage_with_its_exit_status(api, worker, count, message):
+    worker(workers=1)
+    alice = api("alice")
+    task_id = submit(alice, "crasher", count=count)
+    failed = wait_state(alice, task_id, *TERMINAL)
+    assert failed["state"] == "failed" and failed["error_code"] == "exit_status"
+    assert message in failed["error_message"]
+    lines = [i["line"] for i in alice.get(f"/tasks/{task_id}/logs").get_json()["items"]]
+    assert "about to die" in lines

@@ -127,3 +127,15 @@ def leave_a_thread(ctx, params):
     threading.Thread(target=time.sleep, args=(600,)).start()
     note(params, f"pid {os.getpid()}")
     return {"returned": True}
+
+
+crasher = Pipeline("crasher", title="Its process dies", params=Marked)
+
+
+@crasher.stage(isolated=True)
+def die(ctx, params):
+    """Exits with status `count`, or kills itself with signal 9 when `count` is 0."""
+    ctx.log("about to die")
+    if params.count:
+        os._exit(params.count)
+    os.kill(os.getpid(), 9)
