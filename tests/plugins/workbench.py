@@ -114,3 +114,16 @@ def child_items(ctx, params):
             raise ValueError(f"item {item} is broken")
         time.sleep(params.seconds)
     return {"count": params.count}
+
+
+ticker = Pipeline("ticker", title="Logs a numbered line now and then", params=Marked)
+
+
+@ticker.stage()
+def tick(ctx, params):
+    """`count` numbered Chinese lines, `seconds` apart, stopping at once when cancelled."""
+    for n in range(1, params.count + 1):
+        ctx.check_cancelled()
+        ctx.log(f"第 {n} 行")
+        time.sleep(params.seconds)
+    return {"lines": params.count}
