@@ -19,6 +19,7 @@ BENCHMARKS = [
     "list_at_scale",
     "polling_load",
     "bulk_cancel",
+    "stage_work",
 ]
 
 

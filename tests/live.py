@@ -90,9 +90,12 @@ def wait_until_up(http: Http) -> None:
 
 
 @contextmanager
-def running_server(folder: Path):
-    """(Http, server process) for a fresh `taskdeck serve --workers 1` with its data in `folder`."""
-    env = process_env(folder)
+def running_server(folder: Path, env: dict | None = None):
+    """(Http, server process) for a fresh `taskdeck serve --workers 1` with its data in `folder`.
+
+    `env` adds settings, such as TASKDECK_PIPELINES_PATH for the test pipelines.
+    """
+    env = {**process_env(folder), **(env or {})}
     token = init_with_token(env)
     port = free_port()
     with open(folder / "serve.log", "w") as log:

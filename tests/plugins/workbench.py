@@ -139,3 +139,16 @@ def die(ctx, params):
     if params.count:
         os._exit(params.count)
     os.kill(os.getpid(), 9)
+
+
+ticker = Pipeline("ticker", title="Logs a numbered line now and then", params=Marked)
+
+
+@ticker.stage()
+def tick(ctx, params):
+    """`count` numbered Chinese lines, `seconds` apart, stopping at once when cancelled."""
+    for n in range(1, params.count + 1):
+        ctx.check_cancelled()
+        ctx.log(f"第 {n} 行")
+        time.sleep(params.seconds)
+    return {"lines": params.count}
