@@ -11,7 +11,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.constants import PRIORITY_DEFAULT, QUEUED, RUNNING, SUCCEEDED
+from app.constants import PARTIAL_SUCCESS, PRIORITY_DEFAULT, QUEUED, RUNNING, SUCCEEDED
 from app.extensions import db
 
 
@@ -162,7 +162,7 @@ class Task(db.Model):
 
     @property
     def progress(self) -> float:
-        if self.state == SUCCEEDED:
+        if self.state in (SUCCEEDED, PARTIAL_SUCCESS):
             return 1.0
         if not self.stage_count:
             return 0.0

@@ -23,7 +23,7 @@ def log_download(task_id: str) -> Response:
     """The kept log as UTF-8 text, one line per log line: time, stage, stream, text."""
     lines = logs.every_line(current_user, task_id)  # 404/403 here, before the response starts
     text = (_line(row) for row in lines)
-    response = Response(stream_with_context(text), mimetype="text/plain; charset=utf-8")
+    response = Response(stream_with_context(text), content_type="text/plain; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{task_id}.log"'
     return response
 

@@ -144,8 +144,10 @@ def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome
         stages=stages,
     )
     # The event keeps English (it is stored); the message is in the asker's language.
-    how = "from scratch" if resume == 0 else f"resuming at '{original.stage_names[resume]}'"
-    if resume == 0:
+    # A first stage with done items or saved state resumes mid-way: not "from scratch".
+    fresh = from_scratch or (resume == 0 and not (stages[0].items_done or stages[0].saved))
+    how = "from scratch" if fresh else f"resuming at '{original.stage_names[resume]}'"
+    if fresh:
         message = gettext("Retried as a new task, from scratch")
     else:
         message = gettext(

@@ -203,9 +203,11 @@ def test_items_resume_fail_alone_and_a_retry_runs_only_the_failed_ones(api, app,
     assert failed == {"7": "ValueError: item 7 is broken", "31": "ValueError: item 31 is broken"}
     assert mark.read_text().split("\n").count("item 8") == 1  # nothing ran twice
     mark.write_text("")
-    retried = alice.post(f"/tasks/{task_id}/retry", json={}).get_json()["new_task_id"]
-    again = wait_state(alice, retried, *TERMINAL)
+    answer = alice.post(f"/tasks/{task_id}/retry", json={}).get_json()
+    assert answer["message"] == "Retried as a new task, resuming at 'work_items'"
+    again = wait_state(alice, answer["new_task_id"], *TERMINAL)
     assert again["state"] == "partial_success"  # the same two items fail again
+    assert again["progress"] == 1.0
     assert mark.read_text().split() == ["item", "7", "item", "31"]
     assert again["stages"][0]["items"] == {"total": 50, "done": 48, "failed": 2}
 
