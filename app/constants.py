@@ -62,6 +62,10 @@ ERR_WORKER_LOST = "worker_lost"
 ERR_STAGE_TIMEOUT = "stage_timeout"
 ERR_EXIT_STATUS = "exit_status"
 ERR_ARTIFACT_TOO_LARGE = "artifact_too_large"
+ERR_ARTIFACT_NAME = "artifact_bad_name"
+
+# Log lines are numbered per task in a 32-bit column.
+LINE_NUMBER_MAX = 2**31 - 1
 
 # Listing.
 LIST_LIMIT_DEFAULT = 50

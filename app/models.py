@@ -206,6 +206,8 @@ class TaskStage(db.Model):
     worker: Mapped[str | None] = mapped_column(String(100))
     # Executions started (automatic retries and lost workers count too).
     attempts: Mapped[int] = mapped_column(default=0)
+    # Of those, the ones that failed and were retried: what `retries` is measured against.
+    failures: Mapped[int] = mapped_column(default=0)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     # For stages that iterate items (ctx.each): null total until the stage tells it.
@@ -242,11 +244,11 @@ class TaskLog(db.Model):
     """A line a stage wrote (`log`, `stdout` or `stderr`); `n` counts from 1 per task."""
 
     __tablename__ = "task_logs"
-    __table_args__ = (UniqueConstraint("task_id", "n"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
-    n: Mapped[int]
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    n: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     stage: Mapped[str | None] = mapped_column(String(100))
     stream: Mapped[str] = mapped_column(String(8))

@@ -18,9 +18,31 @@ import threading
 import traceback
 from pathlib import Path
 
-from tasks.context import STOPS, StageContext, StageHandedBack, TaskCancelled, call_stage
+from tasks.context import (
+    STOPS,
+    ArtifactRefused,
+    StageContext,
+    StageHandedBack,
+    TaskCancelled,
+    call_stage,
+)
 
 FD_VARIABLE = "TASKDECK_CHILD_FD"
+# Longest line read from a pipe; the rest of a longer line is dropped (the log
+# keeps TASKDECK_LOG_LINE_MAX_BYTES of it anyway), so one huge line costs no memory.
+LINE_LIMIT = 64 * 1024
+# What the codes of app.constants are called here (this module imports nothing from app/).
+BAD_OUTPUT, STAGE_ERROR, EXIT_STATUS = "bad_stage_output", "stage_error", "exit_status"
+
+
+def bounded_lines(stream):
+    """Lines of a binary stream as text, each cut to LINE_LIMIT bytes (the rest skipped)."""
+    skipping = False
+    while chunk := stream.readline(LINE_LIMIT):
+        whole = chunk.endswith(b"\n")
+        if not skipping:
+            yield chunk.decode("utf-8", "replace").rstrip("\r\n")
+        skipping = not whole
 
 
 class PipeChannel:
@@ -70,9 +92,9 @@ class PipeChannel:
         self.send("save", data)
 
 
-def watch_parent(channel: PipeChannel) -> None:
+def watch_parent(orders, channel: PipeChannel) -> None:
     """Take the parent's orders; when the parent is gone, take the whole group down."""
-    for line in sys.stdin:
+    for line in orders:
         order = line.strip()
         if order == "cancel":
             channel.cancelled.set()
@@ -104,14 +126,20 @@ def run_python(spec: dict, channel: PipeChannel) -> None:
     except StageHandedBack:
         channel.send("end", "handed_back")
         return
+    except ArtifactRefused as exc:
+        channel.send("end", "error", exc.code, str(exc))
+        return
     except STOPS as exc:
         channel.send("end", "error", type(exc).__name__, str(exc))
         return
     except Exception as exc:
         channel.log("stderr", traceback.format_exc())
-        channel.send("end", "error", "stage_error", f"{type(exc).__name__}: {exc}")
+        channel.send("end", "error", STAGE_ERROR, f"{type(exc).__name__}: {exc}")
         return
-    channel.send("end", "ok", {} if output is None else output)
+    try:
+        channel.send("end", "ok", {} if output is None else output)
+    except (TypeError, ValueError) as exc:  # NaN, a set, an object: not JSON
+        channel.send("end", "error", BAD_OUTPUT, f"Stage output is not JSON: {exc}")
 
 
 def run_command(spec: dict, channel: PipeChannel) -> None:
@@ -135,12 +163,12 @@ def run_command(spec: dict, channel: PipeChannel) -> None:
             stderr=subprocess.PIPE,
         )
     except OSError as exc:
-        channel.send("end", "error", "exit_status", f"Cannot start {spec['argv'][0]!r}: {exc}")
+        channel.send("end", "error", EXIT_STATUS, f"Cannot start {spec['argv'][0]!r}: {exc}")
         return
 
     def relay(stream, name):
-        for raw in stream:
-            channel.log(name, raw.decode("utf-8", "replace").rstrip("\r\n"))
+        for line in bounded_lines(stream):
+            channel.log(name, line)
 
     readers = [
         threading.Thread(target=relay, args=(process.stdout, "stdout"), daemon=True),
@@ -167,19 +195,26 @@ def run_command(spec: dict, channel: PipeChannel) -> None:
             if process.returncode < 0
             else f"exited with status {process.returncode}"
         )
-        channel.send("end", "error", "exit_status", f"Command {spec['argv'][0]!r} {how}")
+        channel.send("end", "error", EXIT_STATUS, f"Command {spec['argv'][0]!r} {how}")
     else:
         for file in sorted(outbox.iterdir()):
-            if file.is_file():
+            if file.is_file() and not file.name.startswith("."):  # not a tool's hidden leftovers
                 channel.artifact(file.name, file)
         channel.send("end", "ok", {"exit_status": 0})
 
 
 def main() -> None:
-    spec = json.loads(sys.stdin.readline())
-    out = os.fdopen(int(os.environ[FD_VARIABLE]), "w", encoding="utf-8")
+    # The orders come on stdin: keep them on a private descriptor, and give the
+    # stage (and whatever it starts) an empty stdin, so nothing can read them.
+    orders = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115  (the process's whole life)
+    out_fd = int(os.environ.pop(FD_VARIABLE))
+    os.set_inheritable(out_fd, False)
+    out = os.fdopen(out_fd, "w", encoding="utf-8")
+    spec = json.loads(orders.readline())
     channel = PipeChannel(out, spec)
-    threading.Thread(target=watch_parent, args=(channel,), daemon=True).start()
+    threading.Thread(target=watch_parent, args=(orders, channel), daemon=True).start()
     if spec["argv"] is not None:
         run_command(spec, channel)
     else:

@@ -36,11 +36,19 @@ class StageTimedOut(Exception):
     """Raised by ctx.check_cancelled() once an in-thread stage is past its `timeout`."""
 
 
-class ArtifactTooLarge(Exception):
-    """ctx.artifact() was given more than the per-artifact cap; the stage fails with this."""
+class ArtifactRefused(Exception):
+    """ctx.artifact() was given too much data or a bad name; the stage fails with `code`.
+
+    The codes are app.constants' ERR_ARTIFACT_* (this module stays free of app/
+    imports, so an isolated stage's child starts lean; a test keeps them equal).
+    """
+
+    def __init__(self, message: str, code: str = "artifact_bad_name"):
+        super().__init__(message)
+        self.code = code
 
 
-STOPS = (TaskCancelled, StageHandedBack, StageTimedOut, ArtifactTooLarge)
+STOPS = (TaskCancelled, StageHandedBack, StageTimedOut, ArtifactRefused)
 
 
 class Channel(Protocol):
@@ -59,12 +67,12 @@ class Channel(Protocol):
     def save(self, data: dict) -> None: ...
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def clean(text: str) -> str:
-    """Text the database can store: a lone surrogate (not valid UTF-8) becomes U+FFFD."""
-    return _SURROGATE.sub("\ufffd", text)
+    """Text every database stores: NUL (PostgreSQL refuses it) and lone surrogates become U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def storable(value: Any) -> None:
@@ -157,13 +165,13 @@ class StageContext:
         limit = self._channel.artifact_max
         if isinstance(data, Path):
             if data.stat().st_size > limit:
-                raise ArtifactTooLarge(_too_large(name, limit))
+                raise ArtifactRefused(_too_large(name, limit), "artifact_too_large")
         elif isinstance(data, str):
             data = data.encode("utf-8")
         elif not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError("ctx.artifact() takes bytes, str or a pathlib.Path")
         if not isinstance(data, Path) and len(data) > limit:
-            raise ArtifactTooLarge(_too_large(name, limit))
+            raise ArtifactRefused(_too_large(name, limit), "artifact_too_large")
         with tempfile.NamedTemporaryFile(dir=self._channel.staging_dir(), delete=False) as fh:
             if isinstance(data, Path):
                 with open(data, "rb") as source:
@@ -218,8 +226,9 @@ class StageContext:
         if not isinstance(data, dict):
             raise TypeError("ctx.save() takes a dict")
         storable(data)  # refuse what could not be stored, here and now
+        data = json.loads(json.dumps(data))  # as it will read back: {1: ...} has key "1"
         self._channel.save(data)
-        self._saved = dict(data)
+        self._saved = data
 
 
 def _too_large(name: str, limit: int) -> str:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.constants import (
-    ERR_ARTIFACT_TOO_LARGE,
     ERR_BAD_OUTPUT,
     ERR_EXIT_STATUS,
     ERR_STAGE_RAISED,
@@ -29,8 +28,8 @@ from app.constants import (
 )
 from app.services import artifacts, lease
 from tasks.channels import LocalChannel
-from tasks.child import FD_VARIABLE
-from tasks.context import storable
+from tasks.child import FD_VARIABLE, bounded_lines
+from tasks.context import ArtifactRefused, storable
 from tasks.pipelines.commands import render_argv
 
 # How often the parent reads the task for a cancel; and how long SIGTERM may take before SIGKILL.
@@ -38,6 +37,10 @@ CANCEL_POLL = 0.5
 TERM_WAIT = 2.0
 # How long a child that has finished (or whose leader exited) may keep its pipes open.
 LINGER = 2.0
+# A stopping worker waits HAND_BACK_WAIT (tasks/worker.py) for its stages: an
+# isolated one gets at most this long to hand itself back before it is killed.
+HAND_BACK_GRACE = 5.0
+QUEUE_SIZE = 2000
 
 
 @dataclass
@@ -49,6 +52,15 @@ class Ending:
     code: str | None = None
     message: str | None = None
     forced: bool = False
+
+
+def checked_output(output) -> Ending:
+    """A stage's return value as an ending: ok if it stores as JSON, else a bad_stage_output."""
+    try:
+        storable(output)
+    except (TypeError, ValueError) as exc:
+        return Ending("failed", code=ERR_BAD_OUTPUT, message=f"Stage output is not JSON: {exc}")
+    return Ending("ok", output=output)
 
 
 def _exited(process: subprocess.Popen) -> bool:
@@ -110,10 +122,12 @@ def _message(line: str) -> list:
 
 
 def _read_lines(stream, events: queue.Queue, wrap) -> None:
-    with stream:
-        for raw in stream:
-            events.put(wrap(raw.decode("utf-8", "replace").rstrip("\r\n")))
-    events.put(None)  # this stream is done
+    try:
+        with stream:
+            for line in bounded_lines(stream):
+                events.put(wrap(line))
+    finally:
+        events.put(None)  # this stream is done
 
 
 def run_isolated(
@@ -127,11 +141,13 @@ def run_isolated(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         pass_fds=[write_fd],
-        env={**os.environ, FD_VARIABLE: str(write_fd)},
+        # Unbuffered, so print() shows live and is not lost when the stage is killed.
+        env={**os.environ, FD_VARIABLE: str(write_fd), "PYTHONUNBUFFERED": "1"},
         start_new_session=True,
     )
     os.close(write_fd)
-    events: queue.Queue = queue.Queue()
+    # Bounded: a child writing faster than the database takes its lines waits.
+    events: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
     readers = [
         (process.stdout, lambda line: ["log", "stdout", line]),
         (process.stderr, lambda line: ["log", "stderr", line]),
@@ -165,6 +181,8 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
             event = ()
         if event is None:
             open_streams -= 1
+        elif event and ending and ending.how == "failed" and event[0] != "log":
+            continue  # it has failed: keep its last words, record nothing more of its work
         elif event:
             try:
                 result = _apply(event, channel)
@@ -189,7 +207,7 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
                 why = "timeout"
                 kill_group(process)
             elif handing_back():
-                why, kill_at = "handback", now + stage.cancel_grace
+                why, kill_at = "handback", now + min(stage.cancel_grace, HAND_BACK_GRACE)
                 _order(process, "handback")
             elif now >= next_check:
                 next_check = now + CANCEL_POLL
@@ -200,14 +218,7 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
         elif now >= kill_at:
             kill_group(process)
     if ending is not None:
-        if ending.how == "ok":
-            try:
-                storable(ending.output)
-            except (TypeError, ValueError) as exc:
-                return Ending(
-                    "failed", code=ERR_BAD_OUTPUT, message=f"Stage output is not JSON: {exc}"
-                )
-        return ending
+        return checked_output(ending.output) if ending.how == "ok" else ending
     if why == "timeout":
         return Ending(
             "failed",
@@ -228,6 +239,8 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
         if killed
         else f"exited with status {info.si_status}"
     )
+    if not killed and info.si_status == 0:
+        how += " before it said how the stage ended"
     return Ending("failed", code=ERR_EXIT_STATUS, message=f"The stage's process {how}")
 
 
@@ -248,15 +261,15 @@ def _apply(event: list, channel: LocalChannel) -> Ending | None:
             return Ending("ok", output=rest[0])
         if how == "error":
             code, message = rest
-            codes = {"StageTimedOut": ERR_STAGE_TIMEOUT, "ArtifactTooLarge": ERR_ARTIFACT_TOO_LARGE}
+            codes = {"StageTimedOut": ERR_STAGE_TIMEOUT}
             return Ending("failed", code=codes.get(code, code or ERR_STAGE_RAISED), message=message)
         return Ending(how)
     if op == "artifact":
         name, path = args
         try:
             channel.artifact(name, _staged(path, channel))
-        except artifacts.ArtifactError as exc:
-            return Ending("failed", code=ERR_ARTIFACT_TOO_LARGE, message=str(exc))
+        except ArtifactRefused as exc:
+            return Ending("failed", code=exc.code, message=str(exc))
         return None
     handlers = {
         "progress": channel.progress,

@@ -14,27 +14,24 @@ import time
 import traceback
 
 from app.constants import (
-    ERR_ARTIFACT_TOO_LARGE,
-    ERR_BAD_OUTPUT,
     ERR_EXIT_STATUS,
     ERR_STAGE_RAISED,
     ERR_STAGE_TIMEOUT,
     ERR_UNKNOWN_PIPELINE,
 )
+from app.extensions import db
 from app.services import artifacts, lease, recovery
-from app.services.artifacts import ArtifactError
 from app.services.catalog import get_pipeline
 from tasks.channels import LocalChannel, local_context
 from tasks.context import (
-    ArtifactTooLarge,
+    ArtifactRefused,
     StageContext,
     StageHandedBack,
     StageTimedOut,
     TaskCancelled,
     call_stage,
-    storable,
 )
-from tasks.isolation import Ending, run_isolated
+from tasks.isolation import Ending, checked_output, run_isolated
 
 log = logging.getLogger("taskdeck.runner")
 
@@ -133,13 +130,29 @@ class StageRunner:
             lease.fail_stage(run, ERR_UNKNOWN_PIPELINE, str(exc))
             return
         deadline = time.monotonic() + stage.timeout if stage.timeout else None
-        ctx, channel = local_context(run, self.handing_back.is_set, deadline)
-        if stage.in_child:
-            ending = run_isolated(run, pipeline, stage, channel, self.handing_back.is_set)
-        else:
-            ending = self._run_here(run, pipeline, stage, ctx, channel)
-        artifacts.discard_staging(run.task_id)
-        self._record(run, stage, ending)
+        try:
+            ctx, channel = local_context(run, self.handing_back.is_set, deadline)
+            if stage.in_child:
+                ending = run_isolated(run, pipeline, stage, channel, self.handing_back.is_set)
+            else:
+                ending = self._run_here(run, pipeline, stage, ctx, channel)
+        except Exception as exc:  # writing what the stage reported failed: never leave it running
+            ending = self._unrecorded(run, exc)
+        finally:
+            artifacts.discard_staging(run.task_id, run.dispatch_seq)
+        try:
+            self._record(run, stage, ending)
+        except Exception as exc:
+            self._record(run, stage, self._unrecorded(run, exc))
+
+    @staticmethod
+    def _unrecorded(run: lease.StageRun, exc: Exception) -> Ending:
+        db.session.rollback()
+        log.exception(
+            "could not record the work of stage %r of task %s", run.stage_name, run.task_id
+        )
+        message = f"Taskdeck could not store what the stage reported: {type(exc).__name__}: {exc}"
+        return Ending("failed", code=ERR_STAGE_RAISED, message=message)
 
     @staticmethod
     def _run_here(run, pipeline, stage, ctx: StageContext, channel: LocalChannel) -> Ending:
@@ -147,26 +160,22 @@ class StageRunner:
             # No check before the run: start_stage has just seen the task runnable.
             output = call_stage(stage, ctx, pipeline.parse(run.params), run.outputs)
         except TaskCancelled:
-            return Ending("cancelled")
+            ending = Ending("cancelled")
         except StageHandedBack:
-            return Ending("handed_back")
+            ending = Ending("handed_back")
         except StageTimedOut:
             message = f"Stage {run.stage_name!r} ran past its timeout of {stage.timeout:g} s"
-            return Ending("failed", code=ERR_STAGE_TIMEOUT, message=message)
-        except (ArtifactTooLarge, ArtifactError) as exc:
-            return Ending("failed", code=ERR_ARTIFACT_TOO_LARGE, message=str(exc))
+            ending = Ending("failed", code=ERR_STAGE_TIMEOUT, message=message)
+        except ArtifactRefused as exc:
+            ending = Ending("failed", code=exc.code, message=str(exc))
         except Exception as exc:
             log.exception("stage %r of task %s raised", run.stage_name, run.task_id)
             channel.log("stderr", traceback.format_exc())
-            return Ending("failed", code=ERR_STAGE_RAISED, message=f"{type(exc).__name__}: {exc}")
-        finally:
-            channel.flush()
-        output = {} if output is None else output
-        try:
-            storable(output)
-        except (TypeError, ValueError) as exc:
-            return Ending("failed", code=ERR_BAD_OUTPUT, message=f"Stage output is not JSON: {exc}")
-        return Ending("ok", output=output)
+            ending = Ending("failed", code=ERR_STAGE_RAISED, message=f"{type(exc).__name__}: {exc}")
+        else:
+            ending = checked_output({} if output is None else output)
+        channel.flush()
+        return ending
 
     @staticmethod
     def _record(run: lease.StageRun, stage, ending: Ending) -> None:
@@ -183,8 +192,8 @@ class StageRunner:
         elif ending.how == "handed_back":
             recovery.hand_back_stage(run)
             log.info("handed back stage %r of task %s", run.stage_name, run.task_id)
-        elif ending.code in RETRIED_CODES and run.attempt <= stage.retries:
-            delay = backoff(stage.retry_backoff, run.attempt)
+        elif ending.code in RETRIED_CODES and run.failures < stage.retries:
+            delay = backoff(stage.retry_backoff, run.failures + 1)
             if not lease.retry_stage_later(run, ending.code, ending.message, delay):
                 lease.fail_stage(run, ending.code, ending.message, forced=ending.forced)
         else:
@@ -195,7 +204,7 @@ class StageRunner:
 RETRIED_CODES = {ERR_STAGE_RAISED, ERR_STAGE_TIMEOUT, ERR_EXIT_STATUS}
 
 
-def backoff(base: float, attempt: int) -> float:
-    """Seconds before attempt `attempt + 1`: base, 2x base, 4x base... plus up to 25 % jitter."""
-    delay = base * 2 ** (attempt - 1)
+def backoff(base: float, failure: int) -> float:
+    """Seconds to wait after the `failure`-th failure: base, 2x, 4x... plus up to 25 % jitter."""
+    delay = base * 2 ** (failure - 1)
     return delay + random.uniform(0, delay / 4)

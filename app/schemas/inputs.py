@@ -24,6 +24,7 @@ from pydantic import (
 
 from app.constants import (
     BULK_RETRY_MAX,
+    LINE_NUMBER_MAX,
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
     PRIORITY_DEFAULT,
@@ -193,7 +194,9 @@ class LogQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    after: int = Field(default=0, ge=0, description="The last line number already read")
+    after: int = Field(
+        default=0, ge=0, le=LINE_NUMBER_MAX, description="The last line number already read"
+    )
     stage: str | None = Field(default=None, max_length=100)
     limit: int = Field(default=1000, ge=1, le=5000)
 

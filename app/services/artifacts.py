@@ -15,6 +15,7 @@ from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import delete, insert, select
 
+from app.constants import ERR_ARTIFACT_NAME, ERR_ARTIFACT_TOO_LARGE
 from app.extensions import db
 from app.models import TaskArtifact, utcnow
 from app.services.errors import InvalidRequest, NotFound
@@ -22,15 +23,22 @@ from app.services.queries import get_task
 
 ARTIFACTS = TaskArtifact.__table__
 NAME_MAX = 200
+NAME_MAX_BYTES = 255  # a file name's limit on Linux file systems
 
 
 class ArtifactError(ValueError):
     """A stage's artifact that cannot be kept: a bad name, or over the size cap."""
 
+    def __init__(self, message: str, code: str = ERR_ARTIFACT_NAME):
+        super().__init__(message)
+        self.code = code
+
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not 0 < len(name) <= NAME_MAX:
         raise ArtifactError(f"An artifact name is 1 to {NAME_MAX} characters")
+    if len(name.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES:
+        raise ArtifactError(f"Artifact name {name[:40]!r}… is over {NAME_MAX_BYTES} bytes of UTF-8")
     bad = (
         name.startswith(".")
         or "/" in name
@@ -49,9 +57,13 @@ def root() -> Path:
     return Path(current_app.config["ARTIFACTS_DIR"])
 
 
-def staging_dir(task_id: str) -> Path:
-    """Where a stage (or its child process) writes a file before it is recorded."""
-    folder = root() / task_id / ".incoming"
+def staging_dir(task_id: str, run: int) -> Path:
+    """Where one run of a stage (or its child) writes files before they are recorded.
+
+    Per run (dispatch number), so a superseded run cleaning up after itself
+    cannot delete what the run that took over is writing.
+    """
+    folder = root() / task_id / ".incoming" / str(run)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -66,7 +78,7 @@ def store(task_id: str, stage: str, name: str, source: Path) -> TaskArtifact:
     limit = current_app.config["ARTIFACT_MAX_BYTES"]
     if size > limit:
         source.unlink(missing_ok=True)
-        raise ArtifactError(too_large(name, limit))
+        raise ArtifactError(too_large(name, limit), ERR_ARTIFACT_TOO_LARGE)
     relative = f"{task_id}/{name}"
     target = root() / relative
     os.replace(source, target)
@@ -129,6 +141,6 @@ def carry_over(old_id: str, new_id: str, stages: list[str]) -> None:
     )
 
 
-def discard_staging(task_id: str) -> None:
-    """Drop what a stage left half-written (a crash, a kill): it was never recorded."""
-    shutil.rmtree(root() / task_id / ".incoming", ignore_errors=True)
+def discard_staging(task_id: str, run: int) -> None:
+    """Drop what a stage's run left half-written (a crash, a kill): it was never recorded."""
+    shutil.rmtree(root() / task_id / ".incoming" / str(run), ignore_errors=True)

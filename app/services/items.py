@@ -6,10 +6,11 @@ only the items of the last unrecorded batch run again.
 """
 
 from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import Task, TaskItem
-from app.services.transitions import STAGES, lease
+from app.services.transitions import STAGES, lease, on_postgres
 
 ITEMS = TaskItem.__table__
 KEY_MAX = 500
@@ -43,11 +44,17 @@ def record(run, done: list[str], failed: dict[str, str], total: int | None) -> b
     rows += [{"key": key, "ok": False, "error": error[:ERROR_MAX]} for key, error in failed.items()]
     if rows:
         db.session.execute(
-            insert(ITEMS),
+            _insert_once(),
             [{"task_id": run.task_id, "position": run.stage_index, **row} for row in rows],
         )
     db.session.commit()
     return True
+
+
+def _insert_once():
+    """INSERT that skips an item recorded already (a superseded run racing its successor)."""
+    dialect = postgresql if on_postgres() else sqlite
+    return dialect.insert(ITEMS).on_conflict_do_nothing()
 
 
 def save(run, data: dict) -> bool:

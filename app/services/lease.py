@@ -54,6 +54,8 @@ class StageRun:
     outputs: dict
     # This execution's number, counting automatic retries and lost workers (1 = first).
     attempt: int = 1
+    # Earlier executions that failed and were retried (hand-backs and lost workers are not).
+    failures: int = 0
     saved: dict | None = None
 
 
@@ -103,7 +105,7 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
     ):
         db.session.rollback()  # moved since the read: a cancel or another worker won
         return None
-    attempt, saved = db.session.execute(
+    attempt, failures, saved = db.session.execute(
         STAGES.update()
         .where(STAGES.c.task_id == task_id, STAGES.c.position == index)
         .values(
@@ -114,7 +116,7 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
             error_code=None,
             error_message=None,
         )
-        .returning(STAGES.c.attempts, STAGES.c.saved)
+        .returning(STAGES.c.attempts, STAGES.c.failures, STAGES.c.saved)
     ).one()
     outputs = {}
     if index:
@@ -135,6 +137,7 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
         retry_number=task.retry_number,
         outputs=outputs,
         attempt=attempt,
+        failures=failures,
         saved=saved,
     )
 
@@ -228,7 +231,7 @@ def retry_stage_later(run: StageRun, error_code: str, message: str, delay: float
         action=EV_STAGE_RETRYING,
         actor=ACTOR_WORKER,
         stage=run.stage_name,
-        reason=f"attempt {run.attempt} failed ({message}); next in {delay:.1f} s",
+        reason=f"attempt {run.attempt} failed ({message}); again in {delay:.1f} s",
     )
     if not moved:
         db.session.rollback()
@@ -239,6 +242,7 @@ def retry_stage_later(run: StageRun, error_code: str, message: str, delay: float
         state=STAGE_PENDING,
         error_code=error_code,
         error_message=message,
+        failures=run.failures + 1,
     )
     dispatch.enqueue_stage(run.task_id, index, seq + 1, run.priority, started=True, delay=delay)
     db.session.commit()

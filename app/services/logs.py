@@ -20,6 +20,7 @@ from app.services.transitions import TASKS
 LOGS = TaskLog.__table__
 STREAMS = ("log", "stdout", "stderr")
 PAGE_MAX = 5000
+DOWNLOAD_PAGE = 500  # lines held at once while a log downloads (up to 2 MiB of text)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def every_line(actor, task_id: str) -> Iterator[TaskLog]:
 
     def lines():
         after = 0
-        while rows := _after(task_id, after, None, PAGE_MAX):
+        while rows := _after(task_id, after, None, DOWNLOAD_PAGE):
             yield from rows
             after = rows[-1].n
 

@@ -64,7 +64,10 @@ def _force_stop_at(task: Task) -> datetime | None:
     if task.state != CANCELLING or task.cancel_requested_at is None:
         return None
     pipeline = catalog.get_pipeline(task.type)
-    stage = pipeline and pipeline.stage_named(task.params, task.stage or "")
+    try:
+        stage = pipeline and pipeline.stage_named(task.params, task.stage or "")
+    except ValueError:  # params the pipeline's code no longer accepts: no countdown, no 500
+        return None
     if stage is None or not stage.in_child:
         return None
     return task.cancel_requested_at + timedelta(seconds=stage.cancel_grace)

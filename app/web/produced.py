@@ -4,6 +4,7 @@ from flask import render_template, request
 from flask_login import current_user, login_required
 
 from app import stagefiles
+from app.constants import LINE_NUMBER_MAX
 from app.security import sandboxed
 from app.services import logs, queries
 from app.services.states import TERMINAL_STATES
@@ -16,7 +17,7 @@ from app.web.pages import TAIL_LINES, polled
 def log_tail(task_id):
     """Log lines after `after`, appended by htmx below those shown; polling stops when it ends."""
     after = request.args.get("after", "0")
-    after = int(after) if after.isascii() and after.isdigit() and len(after) < 12 else 0
+    after = min(int(after), LINE_NUMBER_MAX) if after.isascii() and after.isdigit() else 0
     task = queries.get_task(current_user, task_id)
     rows, next_after = logs.page(current_user, task_id, after, limit=TAIL_LINES)
     active = task.state not in TERMINAL_STATES

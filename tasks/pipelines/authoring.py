@@ -12,6 +12,7 @@ load pipelines through it (tasks/pipelines/sources.py).
 
 import inspect
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 STAGE_NAME_MAX = 100
@@ -54,6 +55,20 @@ class Stage:
     # A command stage (TASKDECK_COMMANDS_FILE): argv templates, run without a shell.
     argv: tuple[str, ...] | None = None
     cwd: str | None = None
+
+    def __post_init__(self):
+        """The options' rules, for decorated and command stages alike; a ValueError names them."""
+        _check_stage_name(self.name)
+        where = f"Stage {self.name!r}"
+        if self.timeout is not None and not (_number(self.timeout) and self.timeout > 0):
+            raise ValueError(f"{where}: timeout must be a positive number of seconds")
+        for option in ("cancel_grace", "retry_backoff"):
+            if not (_number(getattr(self, option)) and getattr(self, option) >= 0):
+                raise ValueError(f"{where}: {option} must be a number of seconds, 0 or more")
+        if not (isinstance(self.retries, int) and not isinstance(self.retries, bool)):
+            raise ValueError(f"{where}: retries must be a whole number")
+        if self.retries < 0:
+            raise ValueError(f"{where}: retries must be 0 or more")
 
     @property
     def in_child(self) -> bool:
@@ -121,14 +136,6 @@ class Pipeline:
         def declare(fn):
             stage_name = name or fn.__name__
             _check_stage_name(stage_name)
-            if any(s.name == stage_name for s in self.declared):
-                raise ValueError(f"Pipeline {self.name!r} declares stage {stage_name!r} twice")
-            if timeout is not None and not timeout > 0:
-                raise ValueError(f"Stage {stage_name!r}: timeout must be a positive number")
-            if not (cancel_grace >= 0 and retries >= 0 and retry_backoff >= 0):
-                raise ValueError(
-                    f"Stage {stage_name!r}: cancel_grace, retries and retry_backoff must be >= 0"
-                )
             inputs, every = self._inputs_of(fn, stage_name)
             self.add(
                 Stage(
@@ -136,9 +143,9 @@ class Pipeline:
                     fn,
                     isolated=isolated,
                     timeout=timeout,
-                    cancel_grace=float(cancel_grace),
-                    retries=int(retries),
-                    retry_backoff=float(retry_backoff),
+                    cancel_grace=cancel_grace,
+                    retries=retries,
+                    retry_backoff=retry_backoff,
                     inputs=inputs,
                     every_output=every,
                 )
@@ -148,6 +155,8 @@ class Pipeline:
         return declare
 
     def add(self, stage: Stage) -> None:
+        if any(s.name == stage.name for s in self.declared):
+            raise ValueError(f"Pipeline {self.name!r} declares stage {stage.name!r} twice")
         self.declared.append(stage)
 
     def plan(self, fn: Callable[[Any, list[Stage]], Sequence[Stage]]):
@@ -246,14 +255,25 @@ class Pipeline:
             result[name] = _convert(value, kinds)
         return result
 
+    def _stages_by_default(self) -> list[Stage]:
+        """The stages a task with default params runs; the declared ones if the plan needs more."""
+        try:
+            return self.stages_for({})
+        except ValidationError:  # required params: the plan cannot run without them
+            return list(self.declared)
+
     def describe(self) -> dict:
         return {
             "name": self.name,
             "title": self.title,
             "description": self.description,
-            "stages": [stage.name for stage in self.stages_for({})],
+            "stages": [stage.name for stage in self._stages_by_default()],
             "params_schema": self.params_schema,
         }
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _kinds(spec: dict) -> list[str]:
@@ -285,7 +305,7 @@ def _convert(value: str, kinds: list) -> Any:
 
 
 def _check_stage_name(name: str) -> None:
-    if not (0 < len(name) <= STAGE_NAME_MAX) or not name.isprintable():
+    if not (isinstance(name, str) and 0 < len(name) <= STAGE_NAME_MAX and name.isprintable()):
         raise ValueError(f"Stage name {name!r} must be 1 to {STAGE_NAME_MAX} printable characters")
 
 

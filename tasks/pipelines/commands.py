@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, create_model
+from pydantic import Field, TypeAdapter, create_model, field_validator
 
 from tasks.pipelines.authoring import Params, Pipeline, Stage
 
@@ -47,11 +47,18 @@ def load(path: Path) -> list[Pipeline]:
 
 def _pipeline(name: str, spec: dict, folder: Path) -> Pipeline:
     _only(spec, PIPELINE_KEYS, "")
-    params = _params_model(name, spec.get("params", {}))
+    stages = spec.get("stages") or []
+    leading = {
+        match.group(1)
+        for stage in stages
+        if isinstance(stage, dict) and isinstance(stage.get("argv"), list)
+        for element in stage["argv"]
+        if isinstance(element, str) and (match := PLACEHOLDER.match(element))
+    }
+    params = _params_model(name, spec.get("params", {}), leading)
     pipeline = Pipeline(
         name, title=spec.get("title"), params=params, description=spec.get("description", "")
     )
-    stages = spec.get("stages") or []
     if not stages:
         raise ValueError("declares no [[stages]]")
     for number, stage in enumerate(stages, 1):
@@ -59,6 +66,8 @@ def _pipeline(name: str, spec: dict, folder: Path) -> Pipeline:
         argv = stage.get("argv")
         if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
             raise ValueError(f"stages[{number}].argv must be a non-empty list of strings")
+        if PLACEHOLDER.search(argv[0]):
+            raise ValueError(f"stages[{number}].argv[0], the program, cannot come from a param")
         for element in argv:
             for placeholder in PLACEHOLDER.findall(element):
                 if placeholder not in params.model_fields:
@@ -67,12 +76,12 @@ def _pipeline(name: str, spec: dict, folder: Path) -> Pipeline:
                     )
         pipeline.add(
             Stage(
-                str(stage.get("name") or f"step {number}"),
+                stage.get("name", f"step {number}"),
                 fn=None,
                 timeout=stage.get("timeout"),
-                cancel_grace=float(stage.get("cancel_grace", 10)),
-                retries=int(stage.get("retries", 0)),
-                retry_backoff=float(stage.get("retry_backoff", 2)),
+                cancel_grace=stage.get("cancel_grace", 10),
+                retries=stage.get("retries", 0),
+                retry_backoff=stage.get("retry_backoff", 2),
                 argv=tuple(argv),
                 cwd=str(folder),
             )
@@ -80,7 +89,11 @@ def _pipeline(name: str, spec: dict, folder: Path) -> Pipeline:
     return pipeline
 
 
-def _params_model(pipeline: str, declared: dict) -> type[Params]:
+def _params_model(pipeline: str, declared: dict, leading: set[str]) -> type[Params]:
+    """The params model; text params that begin an argv element may not begin with "-".
+
+    Otherwise a value such as `-delete` would reach the program as an option.
+    """
     fields: dict[str, Any] = {}
     for name, spec in declared.items():
         if not isinstance(spec, dict):
@@ -99,11 +112,21 @@ def _params_model(pipeline: str, declared: dict) -> type[Params]:
                 raise ValueError(f"params.{name}.enum must be a non-empty list")
             kind = Literal[tuple(spec["enum"])]
         default = spec.get("default", ...)
+        if default is not ...:
+            TypeAdapter(kind).validate_python(default, strict=True)
         field = Field(
             default, title=spec.get("title"), description=spec.get("description"), **constraints
         )
         fields[name] = (kind, field)
-    return create_model(f"{pipeline}_params", __base__=Params, **fields)
+    guarded = [n for n in leading if fields.get(n, (None,))[0] is str]
+    validators = {"_not_an_option": field_validator(*guarded)(_not_an_option)} if guarded else {}
+    return create_model(f"{pipeline}_params", __base__=Params, __validators__=validators, **fields)
+
+
+def _not_an_option(cls, value: str) -> str:
+    if value.startswith("-"):
+        raise ValueError("must not start with '-' (the command would read it as an option)")
+    return value
 
 
 def _only(table: dict, allowed: set[str], prefix: str) -> None:

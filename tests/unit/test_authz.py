@@ -54,7 +54,7 @@ def setup_case(app, rule):
         if "retry" in rule:
             cancelling.request_cancel(alice, task.id)
         if "<name>" in rule:  # an artifact, kept as the worker keeps one
-            staged = artifacts.staging_dir(task.id) / "out.tmp"
+            staged = artifacts.staging_dir(task.id, 1) / "out.tmp"
             staged.write_text("产物", encoding="utf-8")
             artifacts.store(task.id, "step 1", "out.txt", staged)
             db.session.commit()

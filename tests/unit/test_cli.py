@@ -133,7 +133,7 @@ def test_prune_deletes_finished_tasks_with_their_files_but_not_files_a_retry_sha
         alice = accounts.find_user("alice")
         original = submit_demo(alice, stages=1)
         run_ = lease.start_stage(original.id, 0, 1)
-        staged = artifacts.staging_dir(original.id) / "x.tmp"
+        staged = artifacts.staging_dir(original.id, 1) / "x.tmp"
         staged.write_text("结果", encoding="utf-8")
         artifacts.store(original.id, "step 1", "out.txt", staged)
         db.session.commit()

@@ -254,6 +254,24 @@ def test_a_commands_file_declares_isolated_command_pipelines(tmp_path):
         ('[pipelines.x]\n[[pipelines.x.stages]]\nargv = ["echo", "{nope}"]\n', "undeclared param"),
         ('[pipelines.x]\nshell = true\n[[pipelines.x.stages]]\nargv = ["a"]\n', "unknown key"),
         ("[pipelines.x\n", "not valid TOML"),
+        ('[pipelines.x]\n[[pipelines.x.stages]]\nargv = ["a"]\ntimeout = "10"\n', "timeout must"),
+        ('[pipelines.x]\n[[pipelines.x.stages]]\nargv = ["a"]\nretries = 1.5\n', "whole number"),
+        ('[pipelines.x]\n[[pipelines.x.stages]]\nname = 5\nargv = ["a"]\n', "Stage name 5"),
+        (
+            '[pipelines.x]\n[[pipelines.x.stages]]\nname = "run"\nargv = ["a"]\n'
+            '[[pipelines.x.stages]]\nname = "run"\nargv = ["b"]\n',
+            "declares stage 'run' twice",
+        ),
+        (
+            '[pipelines.x]\nparams.p = { type = "string" }\n'
+            '[[pipelines.x.stages]]\nargv = ["{p}"]\n',
+            "the program, cannot come from a param",
+        ),
+        (
+            '[pipelines.x]\nparams.n = { type = "integer", default = "ten" }\n'
+            '[[pipelines.x.stages]]\nargv = ["a"]\n',
+            "valid integer",
+        ),
     ],
 )
 def test_a_bad_commands_file_stops_loading_naming_the_file(tmp_path, text, complaint):
@@ -283,3 +301,58 @@ def test_list_params_travel_through_a_form_as_json(tmp_path):
     }
     with pytest.raises(ParamsError, match="names"):
         validate_params(lists, lists.coerce({"names": "甲, 乙"}))
+
+
+def test_a_text_param_that_begins_an_argument_cannot_smuggle_in_an_option(tmp_path):
+    path = tmp_path / "commands.toml"
+    path.write_text(
+        '[pipelines.finder]\nparams.dir = { type = "string" }\n'
+        '[[pipelines.finder.stages]]\nargv = ["find", "{dir}", "-name", "*.log"]\n',
+        encoding="utf-8",
+    )
+    finder = load([], str(path))["finder"]
+    with pytest.raises(ParamsError, match="dir: must not start with '-'"):
+        validate_params(finder, {"dir": "-delete"})
+    assert validate_params(finder, {"dir": "日志/-x"}) == {"dir": "日志/-x"}
+
+
+def test_the_codes_the_lean_worker_modules_spell_are_the_decks_codes():
+    from app import constants
+    from tasks import child, context
+
+    assert context.ArtifactRefused("x").code == constants.ERR_ARTIFACT_NAME
+    assert (
+        context.ArtifactRefused("x", "artifact_too_large").code == constants.ERR_ARTIFACT_TOO_LARGE
+    )
+    assert (child.BAD_OUTPUT, child.STAGE_ERROR, child.EXIT_STATUS) == (
+        constants.ERR_BAD_OUTPUT,
+        constants.ERR_STAGE_RAISED,
+        constants.ERR_EXIT_STATUS,
+    )
+
+
+def test_a_planned_pipeline_with_required_params_still_describes_itself(tmp_path):
+    _write(
+        tmp_path,
+        "planned.py",
+        """
+        from pydantic import Field
+        from tasks.pipelines import Params, Pipeline
+
+        class Counted(Params):
+            count: int = Field(ge=1)
+
+        planned = Pipeline("planned", params=Counted)
+
+        @planned.stage()
+        def part(ctx, params):
+            return {}
+
+        @planned.plan
+        def parts(params, declared):
+            return [declared[0].named(f"part {i}") for i in range(params.count)]
+        """,
+    )
+    planned = load([str(tmp_path)], None)["planned"]
+    assert planned.describe()["stages"] == ["part"]
+    assert [s.name for s in planned.stages_for({"count": 2})] == ["part 0", "part 1"]

@@ -18,6 +18,7 @@ def upgrade():
         batch.add_column(sa.Column("log_lines", sa.Integer(), nullable=False, server_default="0"))
     with op.batch_alter_table("task_stages") as batch:
         batch.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("error_code", sa.String(64), nullable=True))
         batch.add_column(sa.Column("error_message", sa.Text(), nullable=True))
         batch.add_column(sa.Column("items_total", sa.Integer(), nullable=True))
@@ -41,16 +42,13 @@ def upgrade():
     )
     op.create_table(
         "task_logs",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column(
-            "task_id", sa.String(32), sa.ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False
-        ),
-        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("task_id", sa.String(32), sa.ForeignKey("tasks.id", ondelete="CASCADE")),
+        sa.Column("n", sa.Integer(), autoincrement=False),
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.Column("stage", sa.String(100), nullable=True),
         sa.Column("stream", sa.String(8), nullable=False),
         sa.Column("line", sa.Text(), nullable=False),
-        sa.UniqueConstraint("task_id", "n"),
+        sa.PrimaryKeyConstraint("task_id", "n"),
     )
     op.create_table(
         "task_artifacts",
@@ -80,6 +78,7 @@ def downgrade():
         for name in ("saved", "items_failed", "items_done", "items_total", "error_message"):
             batch.drop_column(name)
         batch.drop_column("error_code")
+        batch.drop_column("failures")
         batch.drop_column("attempts")
     with op.batch_alter_table("tasks") as batch:
         batch.drop_column("log_lines")
