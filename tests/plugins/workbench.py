@@ -1,6 +1,7 @@
 """Pipelines the tests run through real workers, loaded from TASKDECK_PIPELINES_PATH."""
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -152,3 +153,33 @@ def tick(ctx, params):
         ctx.log(f"第 {n} 行")
         time.sleep(params.seconds)
     return {"lines": params.count}
+
+
+def items_by_run(ctx, params):
+    """Notes `run <pid>` at each start, then `item N` as each item begins."""
+    note(params, f"run {os.getpid()}")
+    for item in ctx.each(range(params.count)):
+        note(params, f"item {item}")
+        time.sleep(params.seconds)
+    return {"count": params.count}
+
+
+resumable = Pipeline("resumable", title="Items that say which run did them", params=Marked)
+resumable.stage("items_by_run")(items_by_run)
+
+resumable_isolated = Pipeline(
+    "resumable_isolated", title="Items in a child, saying which run did them", params=Marked
+)
+resumable_isolated.stage("items_by_run", isolated=True)(items_by_run)
+
+
+family = Pipeline("family", title="A child with a child of its own", params=Marked)
+
+
+@family.stage(isolated=True, cancel_grace=1)
+def sleep_with_a_grandchild(ctx, params):
+    """Starts `sleep` (its own child, in the stage's process group) and waits for it."""
+    grandchild = subprocess.Popen(["sleep", str(params.seconds)])
+    note(params, f"pid {os.getpid()} {grandchild.pid}")
+    grandchild.wait()
+    return {}
