@@ -108,6 +108,12 @@ class Pipeline:
             )
         if not (isinstance(params, type) and issubclass(params, BaseModel)):
             raise TypeError(f"Pipeline {name!r}: params must be a pydantic model (a Params class)")
+        secret = [n for n, f in params.model_fields.items() if "Secret" in repr(f.annotation)]
+        if secret:  # stored with the task and shown on its page, and masked as "**********"
+            raise TypeError(
+                f"Pipeline {name!r}: params are stored and shown with the task, so they cannot be "
+                f"secrets ({', '.join(secret)}); read credentials from the environment instead"
+            )
         self.name, self.title, self.params, self.description = (
             name,
             title or name,

@@ -356,3 +356,13 @@ def test_a_planned_pipeline_with_required_params_still_describes_itself(tmp_path
     planned = load([str(tmp_path)], None)["planned"]
     assert planned.describe()["stages"] == ["part"]
     assert [s.name for s in planned.stages_for({"count": 2})] == ["part 0", "part 1"]
+
+
+def test_a_secret_param_is_refused_when_the_pipeline_is_declared():
+    from pydantic import SecretStr
+
+    class Login(Params):
+        token: SecretStr
+
+    with pytest.raises(TypeError, match=r"cannot be secrets \(token\)"):
+        Pipeline("login", params=Login)
