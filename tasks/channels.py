@@ -68,8 +68,16 @@ class LocalChannel:
         return artifacts.staging_dir(self.run.task_id, self.run.dispatch_seq)
 
     def artifact(self, name: str, staged: Path) -> None:
-        """Record a finished file; a bad name or size stops the stage (ArtifactRefused)."""
+        """Record a finished file; a bad name or size stops the stage (ArtifactRefused).
+
+        Fenced by the lease: a run that lost its stage (taken over, ended)
+        replaces no file that the task, or a retry sharing it, now shows.
+        """
         self.flush()
+        if not lease.hold(self.run):
+            db.session.rollback()
+            staged.unlink(missing_ok=True)
+            return
         try:
             artifacts.store(self.run.task_id, self.run.stage_name, name, staged)
         except artifacts.ArtifactError as exc:
@@ -134,7 +142,8 @@ class LocalChannel:
             db.session.commit()
         if done or failed or total is not None:
             if self._recorded is not None:
-                self._recorded.update(done, failed)
+                with self._lock:
+                    self._recorded.update(done, failed)
             items.record(self.run, done, failed, total)
         if progress:
             lease.report_progress(self.run, *progress)

@@ -19,7 +19,6 @@ import traceback
 from pathlib import Path
 
 from tasks.context import (
-    STOPS,
     ArtifactRefused,
     StageContext,
     StageHandedBack,
@@ -28,8 +27,9 @@ from tasks.context import (
 )
 
 FD_VARIABLE = "TASKDECK_CHILD_FD"
-# Longest line read from a pipe; the rest of a longer line is dropped (the log
-# keeps TASKDECK_LOG_LINE_MAX_BYTES of it anyway), so one huge line costs no memory.
+# Longest output line read from a pipe (stdout, stderr); the rest of a longer
+# line is dropped (the log keeps TASKDECK_LOG_LINE_MAX_BYTES of it anyway), so
+# one huge line costs no memory. Messages to the parent are never cut.
 LINE_LIMIT = 64 * 1024
 # What the codes of app.constants are called here (this module imports nothing from app/).
 BAD_OUTPUT, STAGE_ERROR, EXIT_STATUS = "bad_stage_output", "stage_error", "exit_status"
@@ -128,9 +128,6 @@ def run_python(spec: dict, channel: PipeChannel) -> None:
         return
     except ArtifactRefused as exc:
         channel.send("end", "error", exc.code, str(exc))
-        return
-    except STOPS as exc:
-        channel.send("end", "error", type(exc).__name__, str(exc))
         return
     except Exception as exc:
         channel.log("stderr", traceback.format_exc())

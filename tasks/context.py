@@ -133,8 +133,7 @@ class StageContext:
         Also the stage's way out of a worker that is shutting down
         (StageHandedBack) and, in the worker's thread, past its timeout.
         """
-        if self._handing_back():
-            self._run_on_cancel()
+        if self._handing_back():  # no on_cancel: the remote work goes on, for the next run
             raise StageHandedBack()
         if self._deadline is not None and time.monotonic() > self._deadline:
             self._run_on_cancel()
@@ -144,7 +143,11 @@ class StageContext:
             raise TaskCancelled()
 
     def on_cancel(self, callback: Callable[[], None]) -> None:
-        """Register a callback that cancels remote work this stage started."""
+        """Register a callback that cancels remote work this stage started.
+
+        It runs when a cancel or a timeout is noticed, not when a stopping
+        worker hands the stage back: the next run finds the job in ctx.saved.
+        """
         self._on_cancel.append(callback)
 
     def _run_on_cancel(self) -> None:
@@ -200,6 +203,8 @@ class StageContext:
                 continue  # done before, or a repeat of a key in this run: once is enough
             recorded.add(name)
             self.in_flight = name
+            # Not cleared if the loop is left here: the body raising closes this
+            # generator before the runner sees the error, so the two look alike.
             yield item
             self.in_flight = None
             self._channel.item(name, None)

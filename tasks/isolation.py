@@ -110,6 +110,23 @@ def _spec(run: lease.StageRun, pipeline, stage, channel: LocalChannel) -> dict:
     }
 
 
+# The deck's own secrets and server addresses: a stage never talks to the database.
+PRIVATE = (
+    "TASKDECK_SECRET_KEY",
+    "TASKDECK_ADMIN_PASSWORD",
+    "TASKDECK_DATABASE_URL",
+    "TASKDECK_QUEUE_URL",
+    "TASKDECK_RATELIMIT_STORAGE_URL",
+)
+
+
+def _child_env(fd: int) -> dict:
+    """The worker's environment without PRIVATE, plus the message pipe; output unbuffered,
+    so print() shows as it happens and is not lost when the stage is killed."""
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE}
+    return {**env, FD_VARIABLE: str(fd), "PYTHONUNBUFFERED": "1"}
+
+
 def _message(line: str) -> list:
     """One JSON message from the child; anything else written to that pipe is kept as a log line."""
     try:
@@ -121,10 +138,12 @@ def _message(line: str) -> list:
     return ["log", "stderr", line]
 
 
-def _read_lines(stream, events: queue.Queue, wrap) -> None:
+def _read_lines(stream, events: queue.Queue, wrap, bounded: bool = True) -> None:
+    """Queue each line of a pipe; output lines are cut to 64 KiB, messages are read whole."""
+    lines = bounded_lines(stream) if bounded else (raw.decode("utf-8", "replace") for raw in stream)
     try:
         with stream:
-            for line in bounded_lines(stream):
+            for line in lines:
                 events.put(wrap(line))
     finally:
         events.put(None)  # this stream is done
@@ -141,20 +160,20 @@ def run_isolated(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         pass_fds=[write_fd],
-        # Unbuffered, so print() shows live and is not lost when the stage is killed.
-        env={**os.environ, FD_VARIABLE: str(write_fd), "PYTHONUNBUFFERED": "1"},
+        env=_child_env(write_fd),
         start_new_session=True,
     )
     os.close(write_fd)
     # Bounded: a child writing faster than the database takes its lines waits.
     events: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
     readers = [
-        (process.stdout, lambda line: ["log", "stdout", line]),
-        (process.stderr, lambda line: ["log", "stderr", line]),
-        (os.fdopen(read_fd, "rb"), _message),
+        (process.stdout, lambda line: ["log", "stdout", line], True),
+        (process.stderr, lambda line: ["log", "stderr", line], True),
+        (os.fdopen(read_fd, "rb"), _message, False),  # an output or a saved dict may be large
     ]
-    for stream, wrap in readers:
-        threading.Thread(target=_read_lines, args=(stream, events, wrap), daemon=True).start()
+    for stream, wrap, bounded in readers:
+        args = (stream, events, wrap, bounded)
+        threading.Thread(target=_read_lines, args=args, daemon=True).start()
     try:
         process.stdin.write((json.dumps(_spec(run, pipeline, stage, channel)) + "\n").encode())
         process.stdin.flush()
@@ -174,7 +193,9 @@ def _supervise(run, stage, channel, handing_back, process, events, open_streams)
     kill_at, why, ending, next_check = None, None, None, started + CANCEL_POLL
     linger_until = None  # once it has said how it ended, or its leader has exited
     while open_streams:
-        wait = 0.1 if kill_at is None else max(0.0, min(0.1, kill_at - time.monotonic()))
+        wait = 0.1
+        if kill_at is not None and ending is None and not _exited(process):
+            wait = max(0.0, min(0.1, kill_at - time.monotonic()))
         try:
             event = events.get(timeout=wait)
         except queue.Empty:
@@ -261,8 +282,7 @@ def _apply(event: list, channel: LocalChannel) -> Ending | None:
             return Ending("ok", output=rest[0])
         if how == "error":
             code, message = rest
-            codes = {"StageTimedOut": ERR_STAGE_TIMEOUT}
-            return Ending("failed", code=codes.get(code, code or ERR_STAGE_RAISED), message=message)
+            return Ending("failed", code=code or ERR_STAGE_RAISED, message=message)
         return Ending(how)
     if op == "artifact":
         name, path = args

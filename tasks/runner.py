@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 import traceback
+from dataclasses import replace
 
 from app.constants import (
     ERR_EXIT_STATUS,
@@ -30,6 +31,7 @@ from tasks.context import (
     StageTimedOut,
     TaskCancelled,
     call_stage,
+    clean,
 )
 from tasks.isolation import Ending, checked_output, run_isolated
 
@@ -151,7 +153,8 @@ class StageRunner:
         log.exception(
             "could not record the work of stage %r of task %s", run.stage_name, run.task_id
         )
-        message = f"Taskdeck could not store what the stage reported: {type(exc).__name__}: {exc}"
+        # The database's own words (SQL, parameters) stay in the worker's log.
+        message = f"Taskdeck could not store what the stage reported ({type(exc).__name__})"
         return Ending("failed", code=ERR_STAGE_RAISED, message=message)
 
     @staticmethod
@@ -180,6 +183,8 @@ class StageRunner:
     @staticmethod
     def _record(run: lease.StageRun, stage, ending: Ending) -> None:
         """The one place a stage's ending becomes a transition, however the stage ran."""
+        if ending.message is not None:  # a stage's error may hold NUL or a lone surrogate
+            ending = replace(ending, message=clean(ending.message))
         if ending.how == "ok":
             lease.finish_stage(run, ending.output)
         elif ending.how == "cancelled":

@@ -1,7 +1,8 @@
 """Artifacts: files stages produce, kept under ARTIFACTS_DIR and downloadable by owner and admins.
 
-A file is written once, under the folder of the task that produced it; a
-retry that reuses a stage gets rows pointing at the same files (no copy).
+A file lives under the folder of the task that produced it (a stage that
+keeps the same name again replaces it, while it holds the stage's lease);
+a retry that reuses a stage gets rows pointing at the same files (no copy).
 Names are plain file names: no folders, no dot-files, no control characters.
 """
 

@@ -86,7 +86,7 @@ def submit(owner: User, task_type: str, params, priority: int, *, actor: str) ->
 
 
 def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome:
-    """Create a new task from a failed/cancelled one, resuming after its last completed stage.
+    """A new task from a failed, cancelled or partly succeeded one, resuming where it stopped.
 
     Raises NotFound/Forbidden, or InvalidRequest when the task is not retryable
     or was retried already (two racing retries make exactly one task).

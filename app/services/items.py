@@ -13,7 +13,6 @@ from app.models import Task, TaskItem
 from app.services.transitions import STAGES, lease, on_postgres
 
 ITEMS = TaskItem.__table__
-KEY_MAX = 500
 ERROR_MAX = 2000
 
 

@@ -318,12 +318,22 @@ def should_stop(run: StageRun) -> bool:
     return row is None or row.state != RUNNING or row.dispatch_seq != run.dispatch_seq
 
 
-def heartbeat(run: StageRun) -> bool:
-    """The worker still runs this stage; False once its lease was taken over (or it ended)."""
+def hold(run: StageRun) -> bool:
+    """Refresh the heartbeat if this worker still holds the stage's lease; the caller commits.
+
+    The row stays locked (PostgreSQL) or the database write-locked (SQLite)
+    until then, so what the caller writes meanwhile is fenced by the lease.
+    """
     result = db.session.execute(
         TASKS.update()
         .where(TASKS.c.id == run.task_id, *lease(run.stage_index, run.dispatch_seq, running=True))
         .values(heartbeat_at=utcnow())
     )
-    db.session.commit()
     return result.rowcount == 1
+
+
+def heartbeat(run: StageRun) -> bool:
+    """The worker still runs this stage; False once its lease was taken over (or it ended)."""
+    held = hold(run)
+    db.session.commit()
+    return held

@@ -18,7 +18,6 @@ from app.services.queries import get_task
 from app.services.transitions import TASKS
 
 LOGS = TaskLog.__table__
-STREAMS = ("log", "stdout", "stderr")
 PAGE_MAX = 5000
 DOWNLOAD_PAGE = 500  # lines held at once while a log downloads (up to 2 MiB of text)
 

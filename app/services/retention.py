@@ -44,6 +44,7 @@ def prune(older_than: timedelta) -> dict:
             folders.add(file.parent)
             done["files"] += 1
         for folder in folders:  # emptied (a folder may outlive its task for a retry's sake)
+            shutil.rmtree(folder / ".incoming", ignore_errors=True)  # killed runs' half-writes
             if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
                 shutil.rmtree(folder, ignore_errors=True)
         done["tasks"] += len(ids)

@@ -14,13 +14,12 @@ import inspect
 import json
 import math
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 STAGE_NAME_MAX = 100
@@ -123,8 +122,6 @@ class Pipeline:
         self.declared: list[Stage] = []
         # Where it was loaded from, set by the loader: `source` for people, `origin` for a child.
         self.source, self.origin = "", {}
-        # The module declaring it: a plug-in importing another's pipeline does not count it twice.
-        self.module = sys._getframe(1).f_globals.get("__name__", "")
         self._plan: Callable[[Any, list[Stage]], Sequence[Stage]] | None = None
 
     def stage(
@@ -265,7 +262,7 @@ class Pipeline:
         """The stages a task with default params runs; the declared ones if the plan needs more."""
         try:
             return self.stages_for({})
-        except ValidationError:  # required params: the plan cannot run without them
+        except Exception:  # required params, or a plan that fails without real ones
             return list(self.declared)
 
     def describe(self) -> dict:

@@ -5,7 +5,6 @@ module that fails to import, two pipelines with one name) is a LoadError
 whose short message names the file(s), and start-up stops on it.
 """
 
-import hashlib
 import importlib.util
 import sys
 import traceback
@@ -26,6 +25,8 @@ def load(folders: list[str], commands_file: str | None) -> dict:
     found: dict[str, object] = {}
 
     def add(pipeline, source: str, origin: dict) -> None:
+        if found.get(pipeline.name) is pipeline:
+            return  # the same object met again (a plug-in imported it): counted where first seen
         pipeline.source, pipeline.origin = source, origin
         if pipeline.name in found:
             first = found[pipeline.name].source
@@ -84,12 +85,23 @@ def load_origin(origin: dict) -> dict:
 
 
 def _pipelines_in(file: Path) -> list:
-    """Import one plug-in file under a private name and return the pipelines it declares."""
-    digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:10]
-    name = f"taskdeck_plugins.{file.stem}_{digest}"
-    if name in sys.modules:  # the web app and a test may load the same folder twice
-        module = sys.modules[name]
-    else:
+    """Import a plug-in file as the module its name says, and return the pipelines it holds.
+
+    Its folder is on sys.path, so a plug-in importing another (or a helper
+    beside it) gets this very module: a pipeline made there, by a factory
+    or imported, is one object, counted once. A file named like a module
+    that exists elsewhere (`json.py`) is refused rather than shadowing it.
+    """
+    name = file.stem
+    if not name.isidentifier():
+        raise LoadError(f"{file}: a plug-in's file name must be a Python module name")
+    module = sys.modules.get(name)
+    if module is None:
+        found = importlib.util.find_spec(name)
+        if found is not None and Path(found.origin or "").resolve() != file.resolve():
+            raise LoadError(
+                f"{file} is named like the module {name!r} ({found.origin}); rename the file"
+            )
         spec = importlib.util.spec_from_file_location(name, file)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -98,12 +110,9 @@ def _pipelines_in(file: Path) -> list:
         except BaseException as exc:
             del sys.modules[name]
             raise LoadError(f"{file} failed to import: {_short(exc, file)}") from exc
-    return [
-        value
-        for value in vars(module).values()
-        if getattr(type(value), "__taskdeck_pipeline__", False)
-        and value.module == name  # not one imported from elsewhere: it is counted there
-    ]
+    elif Path(getattr(module, "__file__", None) or "").resolve() != file.resolve():
+        raise LoadError(f"{file} is named like the module {name!r} ({module}); rename the file")
+    return [v for v in vars(module).values() if getattr(type(v), "__taskdeck_pipeline__", False)]
 
 
 def _short(exc: BaseException, file: Path | None = None) -> str:

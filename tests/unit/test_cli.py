@@ -138,6 +138,7 @@ def test_prune_deletes_finished_tasks_with_their_files_but_not_files_a_retry_sha
         artifacts.store(original.id, "step 1", "out.txt", staged)
         db.session.commit()
         lease.fail_stage(run_, "stage_error", "boom")
+        (artifacts.staging_dir(original.id, 9) / "half").write_text("a killed run's")
         retry = commands.retry(alice, original.id).new_task_id
         kept = Path(app.config["ARTIFACTS_DIR"]) / original.id / "out.txt"
     first = run("prune", "--older-than", "0")

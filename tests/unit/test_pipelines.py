@@ -366,3 +366,65 @@ def test_a_secret_param_is_refused_when_the_pipeline_is_declared():
 
     with pytest.raises(TypeError, match=r"cannot be secrets \(token\)"):
         Pipeline("login", params=Login)
+
+
+def test_the_form_offers_yes_no_for_booleans_and_a_list_for_choices(tmp_path, browser, monkeypatch):
+    _write(
+        tmp_path,
+        "choices.py",
+        """
+        from typing import Literal
+        from tasks.pipelines import Params, Pipeline
+
+        class Choices(Params):
+            thumbnails: bool = True
+            size: Literal[64, 256] = 256
+
+        choices = Pipeline("choices", params=Choices)
+
+        @choices.stage()
+        def only(ctx, params):
+            return {}
+        """,
+    )
+    monkeypatch.setenv("TASKDECK_PIPELINES_PATH", str(tmp_path))
+    browser.login("alice")
+    form = browser.get("/tasks/new?type=choices").data.decode()
+    assert '<option value="true" selected>Yes</option>' in form
+    assert '<option value="256" selected>256</option>' in form
+    made = browser.post(
+        "/tasks/new", {"type": "choices", "params.thumbnails": "false", "params.size": "64"}
+    )
+    assert made.status_code == 302  # a default of "yes" can be turned off
+    refused = browser.post("/tasks/new", {"type": "choices", "params.size": "65"})
+    assert refused.status_code == 422
+
+
+def test_a_pipeline_made_by_a_helper_beside_the_plugin_is_found_once(tmp_path):
+    _write(
+        tmp_path,
+        "factory_helpers.py",
+        """
+        from tasks.pipelines import Pipeline
+
+        def make(name):
+            made = Pipeline(name)
+
+            @made.stage()
+            def only(ctx, params):
+                return {}
+
+            return made
+        """,
+    )
+    _write(tmp_path, "made_here.py", "from factory_helpers import make\nmade = make('made')\n")
+    _write(tmp_path, "imports_it.py", "from made_here import made as same_object\n")
+    found = load([str(tmp_path)], None)  # met in two files, one object: no "two pipelines" error
+    assert found["made"] is sys.modules["made_here"].made
+    assert found["made"].source == str(tmp_path / "imports_it.py")  # where it was first met
+
+
+def test_a_plugin_named_like_a_module_it_would_shadow_is_refused(tmp_path):
+    _write(tmp_path, "json.py", "x = 1\n")
+    with pytest.raises(LoadError, match=r"json.py is named like the module 'json'"):
+        load([str(tmp_path)], None)
