@@ -383,3 +383,17 @@ def test_a_child_that_dies_fails_its_stage_with_its_exit_status(api, worker, cou
     assert message in failed["error_message"]
     lines = [i["line"] for i in alice.get(f"/tasks/{task_id}/logs").get_json()["items"]]
     assert "about to die" in lines
+
+
+def test_an_isolated_stage_may_return_and_save_more_than_a_line_of_output(api, app, worker):
+    worker(workers=1)
+    alice = api("alice")
+    task_id = submit(alice, "large")
+    done = wait_state(alice, task_id, *TERMINAL)
+    assert done["state"] == "succeeded", done["error_message"]
+    assert done["stages"][0]["output"] == {"text": "大" * 100_000}
+    with app.app_context():
+        from app.models import TaskStage
+
+        saved = db.session.scalar(select(TaskStage.saved).where(TaskStage.task_id == task_id))
+    assert saved == {"cursor": "游标" * 50_000}

@@ -183,3 +183,13 @@ def sleep_with_a_grandchild(ctx, params):
     note(params, f"pid {os.getpid()} {grandchild.pid}")
     grandchild.wait()
     return {}
+
+
+large = Pipeline("large", title="Big output and saved state", params=Marked)
+
+
+@large.stage(isolated=True)
+def big(ctx, params):
+    """Messages to the parent far over the 64 KiB an output line may have."""
+    ctx.save({"cursor": "游标" * 50_000})
+    return {"text": "大" * 100_000}

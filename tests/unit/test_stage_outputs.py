@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.services import lease, logs
+from app.services import artifacts, lease, logs
 from tasks.channels import local_context
 from tasks.context import STOPS, ArtifactRefused, call_stage
 from tests.drive import submit, task
@@ -110,3 +110,41 @@ def test_an_artifact_name_that_is_not_a_plain_file_name_stops_the_stage(ctx, use
             stage_ctx.artifact(name, b"data")
         assert refused.value.code == "artifact_bad_name"  # a stop, never an item's failure
     assert isinstance(refused.value, STOPS)
+
+
+def test_a_run_that_lost_its_stage_keeps_no_artifact(ctx, users):
+    from app.services import recovery
+
+    stage_ctx, channel, run = started(users("alice"))
+    recovery.hand_back_stage(run)  # the lease moves on (dispatch number + 1)
+    stage_ctx.artifact("late.txt", "迟到")
+    assert not list(channel.staging_dir().iterdir())  # the staged file is gone too
+    assert artifacts.listing(users("alice"), run.task_id) == []
+
+
+def test_on_cancel_runs_for_a_cancel_but_not_for_a_hand_back(ctx, users):
+    from tasks.context import StageContext, StageHandedBack, TaskCancelled
+
+    called = []
+
+    class Stopping:
+        artifact_max = 0
+
+        def should_stop(self):
+            return True
+
+    for handing_back, expected in ((True, StageHandedBack), (False, TaskCancelled)):
+        stage_ctx = StageContext(
+            task_id="t",
+            stage="s",
+            stage_index=0,
+            retry_number=0,
+            attempt=1,
+            saved=None,
+            channel=Stopping(),
+            handing_back=lambda flag=handing_back: flag,
+        )
+        stage_ctx.on_cancel(lambda flag=handing_back: called.append(flag))
+        with pytest.raises(expected):
+            stage_ctx.check_cancelled()
+    assert called == [False]  # the remote job survives a restart of the worker
