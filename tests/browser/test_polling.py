@@ -1,0 +1,87 @@
+"""Polling never destroys what the user is doing (JavaScript ON).
+
+The detail page re-polls its status block every 1.5 s and the list its rows
+every 3 s; the fields inside them carry `hx-preserve`, so typed text, a
+chosen option and ticked boxes survive every poll. Each test waits for real
+polls (their responses), not for a time.
+"""
+
+import re
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS
+from tests.conftest import wait_for
+from tests.live import running_server
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("polling")) as (http, _):
+        yield http
+
+
+def submit(http, **params):
+    body = {"type": "demo", "params": {"stages": 1, "seconds": 60, **params}}
+    status, task = http.call("POST", "/tasks", body)
+    assert status == 201, task
+    return task["id"]
+
+
+def state(http, task_id):
+    return http.call("GET", f"/tasks/{task_id}")[1]["state"]
+
+
+def polls(page, part: str, count: int) -> None:
+    """Wait until `count` polls whose URL contains `part` have been answered."""
+    for _ in range(count):
+        with page.expect_response(lambda response: part in response.url, timeout=15_000):
+            pass
+
+
+def test_a_half_typed_reason_and_a_chosen_priority_survive_polls(site):
+    http, open_page = site
+    page = open_page()
+    running = submit(http)
+    wait_for(lambda: state(http, running) == "running")
+    queued = submit(http, seconds=0)  # the one worker is busy: this one waits, queued
+    page.goto(f"{http.base}/tasks/{queued}")
+    page.select_option(f"#prio-{queued}", "2")
+    polls(page, f"/tasks/{queued}/status", 2)
+    sync_api.expect(page.locator(f"#prio-{queued}")).to_have_value("2")
+    page.click("#task-status button:text-is('Change')")
+    sync_api.expect(page.locator("#messages")).to_contain_text("Priority set to 2")
+
+    page.goto(f"{http.base}/tasks/{running}")
+    reason = page.locator(f"#reason-{running}")
+    reason.click()
+    reason.press_sequentially("testing cancel ")
+    polls(page, f"/tasks/{running}/status", 2)
+    reason.press_sequentially("测试")  # still focused: typing goes on where it was
+    polls(page, f"/tasks/{running}/status", 1)
+    sync_api.expect(reason).to_have_value("testing cancel 测试")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("#task-status button.danger")
+    wait_for(lambda: state(http, running) == "cancelled")
+    events = http.call("GET", f"/tasks/{running}")[1]["events"]
+    assert any(e["reason"] == "testing cancel 测试" for e in events)
+    page.screenshot(path=str(ARTIFACTS / "polling-detail.png"), full_page=True)
+
+
+def test_ticked_rows_stay_ticked_while_the_list_polls(site):
+    http, open_page = site
+    page = open_page()
+    first, second = submit(http), submit(http)
+    wait_for(lambda: state(http, first) == "running")
+    page.goto(http.base + "/tasks")
+    for task_id in (first, second):
+        page.check(f"#pick-{task_id}")
+    polls(page, "/tasks/rows", 2)
+    for task_id in (first, second):
+        sync_api.expect(page.locator(f"#pick-{task_id}")).to_be_checked()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("button[value=cancel]")
+    sync_api.expect(page.locator("#messages")).to_contain_text(re.compile(r"2 of 2"))
+    page.screenshot(path=str(ARTIFACTS / "polling-list.png"), full_page=True)
