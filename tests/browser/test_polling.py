@@ -85,3 +85,28 @@ def test_ticked_rows_stay_ticked_while_the_list_polls(site):
     page.click("button[value=cancel]")
     sync_api.expect(page.locator("#messages")).to_contain_text(re.compile(r"2 of 2"))
     page.screenshot(path=str(ARTIFACTS / "polling-list.png"), full_page=True)
+
+
+def test_the_bulk_bar_counts_the_ticked_rows_and_names_them_in_its_confirmation(site):
+    http, open_page = site
+    page = open_page()
+    first, second = submit(http), submit(http)
+    page.goto(http.base + "/tasks")
+    cancel = page.locator("#bulk-form button[value=cancel]")
+    sync_api.expect(cancel).to_be_disabled()  # nothing ticked: nothing to confirm
+    sync_api.expect(page.locator(".bulk-count")).to_have_text("0 selected")
+    for task_id in (first, second):
+        page.check(f"#pick-{task_id}")
+    sync_api.expect(page.locator(".bulk-count")).to_have_text("2 selected")
+    sync_api.expect(cancel).to_be_enabled()
+    asked = []
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    cancel.click()
+    sync_api.expect(page.locator("#messages")).to_contain_text("2 of 2")
+    assert asked == ["Cancel 2 selected task(s)? Running ones stop at their next check."]
+    assert not [m for m in page.console if "error" in m.lower()], page.console
