@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from flask_babel import gettext
 from sqlalchemy import String, and_, cast, func, or_, select
 
-from app.constants import CANCELLING, FAILED, RECENT_EVENTS, SUCCEEDED
+from app.constants import CANCELLING, FAILED, QUEUED, RECENT_EVENTS, RUNNING, SUCCEEDED
 from app.extensions import db
 from app.models import TASK_ID_PATTERN, Task, TaskEvent, User, utcnow
 from app.schemas import outputs
@@ -189,3 +189,19 @@ def stats(actor: User) -> dict:
             "per_minute": round(total_finished / 60, 2),
         },
     }
+
+
+def cancellable_counts(actor: User) -> dict[str, dict[str, int]]:
+    """{type: {"queued": n, "running": m}} of the tasks a bulk cancel by `actor` would reach.
+
+    For the bulk-cancel confirmations, which say how many tasks they stop.
+    """
+    rows = db.session.execute(
+        select(Task.type, Task.state, func.count())
+        .where(Task.state.in_((QUEUED, RUNNING)), *visible_to(actor))
+        .group_by(Task.type, Task.state)
+    ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for task_type, state, count in rows:
+        counts.setdefault(task_type, {QUEUED: 0, RUNNING: 0})[state] = count
+    return counts

@@ -59,6 +59,7 @@ def task_list():
         older=older,
         newer=newer,
         pipelines=all_pipelines(),
+        cancellable=queries.cancellable_counts(current_user),
     )
 
 

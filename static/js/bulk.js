@@ -1,6 +1,8 @@
-// The task list's bulk bar: how many rows are ticked, its buttons off while none
-// is, and a confirmation that names the action and the count. Without JavaScript
-// the bar still posts (the server answers "nothing selected" itself).
+// The task list's bulk actions. The bar: how many rows are ticked, its buttons off
+// while none is, and a confirmation naming the action and the count. Cancel-all
+// and cancel-by-type: a confirmation with the counts the page was drawn with,
+// the type, and whether running tasks are included. Without JavaScript the forms
+// post as they are (the server answers "nothing selected" itself).
 (function () {
   "use strict";
 
@@ -24,12 +26,39 @@
     if (button) button.form.dataset.action = button.value;
   });
 
+  function cancelQuestion(form) {
+    var section = form.closest(".bulk-cancel");
+    var counts = JSON.parse(section.dataset.counts);
+    var byType = form.dataset.confirm === "type";
+    var queued = 0, running = 0, type = "";
+    Object.keys(counts).forEach(function (name) {
+      var select = form.querySelector("select[name=task_type]");
+      if (byType && name !== select.value) return;
+      queued += counts[name].queued;
+      running += counts[name].running;
+    });
+    if (byType) {
+      var chosen = form.querySelector("select[name=task_type]");
+      type = chosen.options[chosen.selectedIndex].text;
+    }
+    var also = form.querySelector("input[name=cancel_running]").checked;
+    var key = (byType ? "type" : "all") + (also ? "Running" : "Queued");
+    return section.dataset[key].replace("{q}", queued).replace("{r}", running).replace("{type}", type);
+  }
+
   document.addEventListener("htmx:confirm", function (event) {
     var form = event.detail.elt;
-    if (form.id !== "bulk-form") return;
+    var question;
+    if (form.id === "bulk-form") {
+      var action = form.dataset.action === "retry" ? "Retry" : "Cancel";
+      question = form.dataset["confirm" + action].replace("{n}", ticked());
+    } else if (form.dataset.confirm) {
+      question = cancelQuestion(form);
+    } else {
+      return;  // htmx asks its own question (hx-confirm)
+    }
     event.preventDefault();
-    var question = form.dataset["confirm" + (form.dataset.action === "retry" ? "Retry" : "Cancel")];
-    if (window.confirm(question.replace("{n}", ticked()))) event.detail.issueRequest(true);
+    if (window.confirm(question)) event.detail.issueRequest(true);
   });
 
   document.addEventListener("change", function (event) {

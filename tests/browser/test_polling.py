@@ -110,3 +110,33 @@ def test_the_bulk_bar_counts_the_ticked_rows_and_names_them_in_its_confirmation(
     sync_api.expect(page.locator("#messages")).to_contain_text("2 of 2")
     assert asked == ["Cancel 2 selected task(s)? Running ones stop at their next check."]
     assert not [m for m in page.console if "error" in m.lower()], page.console
+
+
+def test_bulk_cancel_confirmations_give_counts_the_type_and_running_tasks(site):
+    http, open_page = site
+    page = open_page()
+    running = submit(http)
+    wait_for(lambda: state(http, running) == "running")
+    submit(http), submit(http)  # two more wait behind it, queued
+    page.goto(http.base + "/tasks")
+    asked = []
+
+    def decline(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", decline)
+    by_type = page.locator("form[data-confirm=type]")
+    by_type.locator("button").click()
+    wait_for(lambda: len(asked) == 1)
+    by_type.locator("input[name=cancel_running]").check()
+    by_type.locator("button").click()
+    wait_for(lambda: len(asked) == 2)
+    page.locator("form[data-confirm=all] button").click()
+    wait_for(lambda: len(asked) == 3)
+    assert asked == [
+        "Cancel your 2 queued “Demo” task(s)?",
+        "Cancel your 2 queued and 1 running “Demo” task(s)? Running ones stop at their next check.",
+        "Cancel your 2 queued task(s) of every type?",
+    ]
+    assert state(http, running) == "running"  # declined: nothing was cancelled
