@@ -155,6 +155,15 @@ def active_tasks(actor: User, limit: int = 10) -> list[Task]:
     ).all()
 
 
+def count_active(actor: User) -> int:
+    """How many of the actor's own tasks are queued, running or cancelling."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Task)
+        .where(Task.owner_id == actor.id, Task.state.in_(ACTIVE_STATES))
+    )
+
+
 def stats(actor: User) -> dict:
     """Counts by state and by type, and what finished in the last hour."""
     scope = visible_to(actor)

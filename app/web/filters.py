@@ -1,5 +1,6 @@
 """Template filters for times and durations, in the page's language (Flask-Babel)."""
 
+import json
 import math
 from datetime import datetime
 
@@ -21,14 +22,17 @@ def age(created: datetime) -> str:
 
 @bp.app_template_filter("when")
 def when(value: datetime) -> str:
-    """A full date and time, e.g. 'Nov 23, 2026, 10:22:24 AM' (UTC)."""
-    return format_datetime(value, "medium")
+    """A full date and time, e.g. 'Nov 23, 2026, 10:22:24 AM UTC'.
+
+    In UTC and saying so: static/js/localtime.js rewrites it in the reader's zone.
+    """
+    return f"{format_datetime(value, 'medium')} UTC"
 
 
 @bp.app_template_filter("clock")
 def clock(value: datetime) -> str:
-    """The time of day only, for the timeline and the event log."""
-    return format_time(value, "medium")
+    """The time of day only, for the timeline and the event log ('10:22:24 AM UTC')."""
+    return f"{format_time(value, 'medium')} UTC"
 
 
 @bp.app_template_filter("seconds")
@@ -57,3 +61,17 @@ def filesize(size: int) -> str:
             break
         value /= 1024
     return f"{int(value)} B" if unit == "B" else f"{format_decimal(value, '0.0')} {unit}"
+
+
+@bp.app_template_filter("shown_value")
+def shown_value(value) -> str:
+    """A param or output value for reading: 5 for 5.0, Yes/No, — for none, JSON for the rest."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)

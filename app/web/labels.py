@@ -41,11 +41,16 @@ def _rules(state):
     state.app.jinja_env.globals.update(
         STATES=states.STATES,
         TERMINAL_STATES=states.TERMINAL_STATES,
+        ACTIVE_STATES=states.ACTIVE_STATES,
         PRIORITIES=range(c.PRIORITY_MIN, c.PRIORITY_MAX + 1),
     )
 
 
+# Not a state: how a running task whose next stage waits in the queue is shown.
+WAITING = "waiting"
+
 STATE_LABELS = {
+    WAITING: _l("Waiting"),
     c.QUEUED: _l("Queued"),
     c.RUNNING: _l("Running"),
     c.CANCELLING: _l("Cancelling…"),
@@ -66,6 +71,7 @@ EVENT_LABELS = {
     c.EV_PRIORITY_CHANGED: _l("priority changed"),
     c.EV_RETRIED: _l("retried"),
     c.EV_STAGE_REQUEUED: _l("stage requeued"),
+    c.EV_STAGE_RETRYING: _l("stage retrying"),
     c.EV_REDISPATCHED: _l("redispatched"),
     c.EV_WORKER_LOST: _l("worker lost"),
 }
@@ -76,6 +82,20 @@ PRIORITY_WORDS = {0: _l("urgent"), 3: _l("high"), 6: _l("normal"), 9: _l("low"),
 @language_filter("state_label")
 def state_label(state: str) -> str:
     return str(STATE_LABELS.get(state, state))
+
+
+@bp.app_template_filter("shown_state")
+def shown_state(task) -> str:
+    """The state a badge shows: "waiting" for a running task between stages, else the state."""
+    return WAITING if task.waiting else task.state
+
+
+@bp.app_template_filter("stage_shown_state")
+def stage_shown_state(stage) -> str:
+    """A stage that finished with failed items shows as partly succeeded, as its task does."""
+    if stage.state == c.SUCCEEDED and stage.items and stage.items.failed:
+        return c.PARTIAL_SUCCESS
+    return stage.state
 
 
 @language_filter("event_label")

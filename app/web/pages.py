@@ -12,6 +12,7 @@ from app.services.errors import ServiceError
 from app.web import bp
 from app.web.charts import bar_chart
 from app.web.forms import list_filters, read_form
+from app.web.labels import shown_state, translated
 
 # htmx 2 stops polling when a poll is answered with this status.
 STOP_POLLING = 286
@@ -20,6 +21,12 @@ STOP_POLLING = 286
 def polled(html: str, keep_polling: bool):
     """A fragment answer: 286 tells htmx to stop when nothing on it can change any more."""
     return html, 200 if keep_polling else STOP_POLLING
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers and feed readers ask for this path whatever the page's <link rel=icon> says."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 @bp.get("/")
@@ -123,9 +130,12 @@ def task_detail(task_id):
     """Show a task: header, stage timeline, params, error, artifacts, log tail, events, actions."""
     detail = queries.task_detail(current_user, task_id)
     lines, after = logs.page(current_user, task_id, max(detail.log_lines - TAIL_LINES, 0))
+    pipeline = get_pipeline(detail.type)
     return render_template(
         "tasks/detail.html",
         task=detail,
+        pipeline=pipeline,
+        param_titles=_param_titles(pipeline),
         artifacts=artifacts.listing(current_user, task_id),
         lines=lines,
         after=after,
@@ -134,14 +144,28 @@ def task_detail(task_id):
     )
 
 
+def _param_titles(pipeline) -> dict[str, str]:
+    """Each param's title from the pipeline's schema, in the page's language (name if none)."""
+    properties = pipeline.params_schema.get("properties", {}) if pipeline else {}
+    return {name: translated(spec["title"]) for name, spec in properties.items() if "title" in spec}
+
+
 @bp.get("/tasks/<task_id:task_id>/status")
 @login_required
 def task_status(task_id):
-    """The detail page's status block, polled until the task is terminal."""
+    """The detail page's status block, polled until the task is terminal.
+
+    `seen` is the state the page showed; when the task has moved on, the
+    answer clears the flash messages (they spoke of the old state) and
+    triggers `task-changed`, which refreshes the active-tasks widget at once.
+    """
     detail = queries.task_detail(current_user, task_id)
+    changed = request.args.get("seen", detail.state) != shown_state(detail)
     html = render_template(
         "partials/task_status.html",
         task=detail,
+        changed=changed,
         artifacts=artifacts.listing(current_user, task_id),
     )
-    return polled(html, not detail.is_terminal)
+    body, status = polled(html, not detail.is_terminal)
+    return body, status, {"HX-Trigger": "task-changed"} if changed else {}

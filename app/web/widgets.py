@@ -14,10 +14,17 @@ BUSY_POLL = "every 2s"
 IDLE_POLL = "every 30s"
 
 
+# The widget shows a few, compactly, and links to the rest on the task list.
+SHOWN = 6
+
+
 def _render() -> Markup:
-    tasks = [outputs.Task.model_validate(t) for t in queries.active_tasks(current_user)]
+    rows = queries.active_tasks(current_user, limit=SHOWN + 1)
+    tasks = [outputs.Task.model_validate(t) for t in rows[:SHOWN]]
+    more = queries.count_active(current_user) - SHOWN if len(rows) > SHOWN else 0
     trigger = BUSY_POLL if tasks else IDLE_POLL
-    return Markup(render_template("partials/active_tasks.html", tasks=tasks, trigger=trigger))
+    html = render_template("partials/active_tasks.html", tasks=tasks, more=more, trigger=trigger)
+    return Markup(html)
 
 
 @bp.app_context_processor

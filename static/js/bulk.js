@@ -1,19 +1,27 @@
-// The task list's bulk actions. The bar: how many rows are ticked, its buttons off
-// while none is, and a confirmation naming the action and the count. Cancel-all
+// The task list's bulk actions. The bar: a box that ticks every row, how many rows
+// are ticked, its buttons off while none is, and a confirmation naming the action
+// and the count. Cancel-all
 // and cancel-by-type: a confirmation with the counts the page was drawn with,
 // the type, and whether running tasks are included. Without JavaScript the forms
 // post as they are (the server answers "nothing selected" itself).
 (function () {
   "use strict";
 
+  var ROWS = 'input[name="task_ids"][form="bulk-form"]';
+
   function ticked() {
-    return document.querySelectorAll('input[name="task_ids"][form="bulk-form"]:checked').length;
+    return document.querySelectorAll(ROWS + ":checked").length;
   }
 
   function update() {
     var form = document.getElementById("bulk-form");
     if (!form) return;
     var count = ticked();
+    var all = document.querySelectorAll(ROWS).length;
+    var pickAll = document.getElementById("pick-all");
+    pickAll.hidden = all === 0;
+    pickAll.checked = all > 0 && count === all;
+    pickAll.indeterminate = count > 0 && count < all;
     form.querySelector(".bulk-count").textContent = form.dataset.countText.replace("{n}", count);
     form.querySelectorAll("button[name=action]").forEach(function (button) {
       button.disabled = count === 0;
@@ -62,7 +70,12 @@
   });
 
   document.addEventListener("change", function (event) {
-    if (event.target.matches('input[name="task_ids"]')) update();
+    if (event.target.id === "pick-all") {
+      document.querySelectorAll(ROWS).forEach(function (box) {
+        box.checked = event.target.checked;
+      });
+    }
+    if (event.target.id === "pick-all" || event.target.matches(ROWS)) update();
   });
   document.addEventListener("htmx:afterSettle", update);  // rows re-polled, page swapped
   document.addEventListener("DOMContentLoaded", update);

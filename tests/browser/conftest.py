@@ -37,11 +37,16 @@ def chromium():
 
 @pytest.fixture
 def site(server, chromium):
-    """(Http, open_page): open_page(javascript=True) gives a logged-in page in a new context."""
+    """(Http, open_page): open_page(javascript=True) gives a logged-in page in a new context.
+
+    Other keywords go to the context, e.g. timezone_id="America/Los_Angeles".
+    """
     http, contexts = server, []
 
-    def open_page(javascript=True):
-        context = chromium.new_context(java_script_enabled=javascript, accept_downloads=True)
+    def open_page(javascript=True, **options):
+        context = chromium.new_context(
+            java_script_enabled=javascript, accept_downloads=True, **options
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)

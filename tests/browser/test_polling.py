@@ -134,9 +134,37 @@ def test_bulk_cancel_confirmations_give_counts_the_type_and_running_tasks(site):
     wait_for(lambda: len(asked) == 2)
     page.locator("form[data-confirm=all] button").click()
     wait_for(lambda: len(asked) == 3)
+    # The admin's bulk cancels reach every user's tasks, and the questions say so.
     assert asked == [
-        "Cancel your 2 queued “Demo” task(s)?",
-        "Cancel your 2 queued and 1 running “Demo” task(s)? Running ones stop at their next check.",
-        "Cancel your 2 queued task(s) of every type?",
+        "Cancel 2 queued “Demo” task(s) of every user?",
+        "Cancel 2 queued and 1 running “Demo” task(s) of every user? Running ones stop at their"
+        " next check.",
+        "Cancel 2 queued task(s) of every user and type?",
     ]
     assert state(http, running) == "running"  # declined: nothing was cancelled
+
+
+def test_select_all_ticks_every_row_and_survives_polls(site):
+    http, open_page = site
+    page = open_page()
+    running = submit(http)
+    wait_for(lambda: state(http, running) == "running")
+    submit(http), submit(http)
+    page.goto(http.base + "/tasks")
+    pick_all = page.locator("#pick-all")
+    sync_api.expect(pick_all).to_be_visible()  # shown by the script that makes it work
+    rows = page.locator("input[name=task_ids]").count()  # earlier tests' tasks are listed too
+    pick_all.check()
+    sync_api.expect(page.locator(".bulk-count")).to_have_text(f"{rows} selected")
+    for _ in range(2):  # the rows are re-polled every 3 s; the ticks stay
+        with page.expect_response(lambda r: "/tasks/rows" in r.url):
+            pass
+    assert page.locator("input[name=task_ids]:checked").count() == rows
+    page.locator(f"#pick-{running}").uncheck()
+    sync_api.expect(page.locator(".bulk-count")).to_have_text(f"{rows - 1} selected")
+    assert pick_all.evaluate("box => box.indeterminate && !box.checked")
+    pick_all.check()  # from part-ticked, ticking the box ticks all again
+    sync_api.expect(page.locator(".bulk-count")).to_have_text(f"{rows} selected")
+    pick_all.uncheck()
+    sync_api.expect(page.locator(".bulk-count")).to_have_text("0 selected")
+    sync_api.expect(page.locator("#bulk-form button[name=action]").first).to_be_disabled()

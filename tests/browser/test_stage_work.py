@@ -241,3 +241,16 @@ def test_log_and_downloads_work_with_javascript_off(site):
     with page.expect_download() as download:
         report.click()
     assert Path(download.value.path()).read_bytes() == "中文内容\n".encode()
+
+
+def test_a_stage_waiting_out_its_retry_back_off_says_so(site):
+    http, open_page = site
+    page = open_page()
+    task_id = submit(http, "patient")  # attempt 1 fails; attempt 2 is 30 s away
+    wait_for(lambda: http.call("GET", f"/tasks/{task_id}")[1]["waiting"], timeout=15)
+    page.goto(f"{http.base}/tasks/{task_id}")
+    expect(badge(page)).to_have_text("Waiting")
+    expect(page.locator("#task-status .stage")).to_have_text(
+        "1/1 · hiccup · Retrying: attempt 1 failed"
+    )
+    expect(page.locator("#task-status .stage-error")).to_contain_text("upstream hiccup")

@@ -58,6 +58,16 @@ def wobble(ctx, params):
     return {"attempt": ctx.attempt}
 
 
+patient = Pipeline("patient", title="Fails once, then waits out a long back-off", params=Marked)
+
+
+@patient.stage(retries=1, retry_backoff=30)
+def hiccup(ctx, params):
+    if ctx.attempt == 1:
+        raise ConnectionError("upstream hiccup")
+    return {"attempt": ctx.attempt}
+
+
 chatty = Pipeline("chatty", title="Logs, prints and keeps files", params=Marked)
 
 

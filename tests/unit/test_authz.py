@@ -33,7 +33,14 @@ JSON = {
     "/api/v1/tasks/retry": {"task_ids": ["TASK"]},
     "/api/v1/tokens": {"name": "matrix"},
 }
-PUBLIC = {"/login", "/language", "/api/v1/openapi.json", "/static/<path:filename>", "/logout"}
+PUBLIC = {
+    "/login",
+    "/language",
+    "/api/v1/openapi.json",
+    "/static/<path:filename>",
+    "/logout",
+    "/favicon.ico",
+}
 
 
 def routes(app):

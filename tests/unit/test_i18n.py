@@ -146,6 +146,6 @@ def test_every_page_renders_in_chinese(browser, app, client, path):
 def test_labels_of_literal_states_are_translated_on_every_render(browser, client):
     """Jinja would fold `'failed'|state_label` at compile time, in the first request's language."""
     browser.login("alice")
-    assert "</span> Succeeded" in client.get("/").data.decode()
+    assert '<span class="label">Succeeded</span>' in client.get("/").data.decode()
     browser.post("/language", data={"lang": "zh_Hans_CN"})
-    assert "</span> 成功" in client.get("/").data.decode()
+    assert '<span class="label">成功</span>' in client.get("/").data.decode()

@@ -110,13 +110,17 @@ def test_active_widget_lists_active_tasks_and_hides_when_none(browser, app):
     browser.login("alice")
     empty = browser.get("/widgets/active").data.decode()
     root = empty.split(">")[0]
-    assert " hidden" in root and 'hx-trigger="every 30s"' in root
+    assert " hidden" in root and 'hx-trigger="every 30s, task-changed from:body"' in root
     task_id = submit(app)
     page = browser.get("/tasks").data.decode()
     assert '<aside id="active-tasks"' in page  # rendered as markup in the layout, not as text
     busy = browser.get("/widgets/active").data.decode()
     root = busy.split(">")[0]
-    assert task_id[:8] in busy and 'hx-trigger="every 2s"' in root and " hidden" not in root
+    assert (
+        task_id[:8] in busy
+        and 'hx-trigger="every 2s, task-changed from:body"' in root
+        and " hidden" not in root
+    )
 
 
 def test_user_text_is_escaped_everywhere(browser, app):
