@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, create_model, field_validator
 
+from app.constants import STAGE_PENDING
 from app.models import iso
 from app.services import states
 from app.services.states import STATES
@@ -131,6 +132,18 @@ class TaskDetail(Task):
         description="While cancelling an isolated stage: when its process group will be killed"
     )
 
+    @property
+    def failed_attempts(self) -> int:
+        """Attempts of the waiting stage that failed: > 0 while it waits out a retry back-off.
+
+        So the page can say "Retrying" rather than "Waiting for a worker" (not serialised).
+        """
+        if not self.waiting or self.stage_index >= len(self.stages):
+            return 0
+        current = self.stages[self.stage_index]
+        failed = current.state == STAGE_PENDING and current.error_message is not None
+        return current.attempts if failed else 0
+
 
 class LogLine(Output):
     n: int
@@ -213,12 +226,14 @@ class BulkRetryResult(Done):
     result: BulkRetryCounts
 
 
-class LastHour(BaseModel):
-    since: UtcTime
-    finished: int
-    succeeded: int
-    failed: int
-    per_minute: float
+# What finished in the last hour: the total, the rate, and one count per terminal state.
+LastHour = create_model(
+    "LastHour",
+    since=(UtcTime, ...),
+    finished=(int, ...),
+    per_minute=(float, ...),
+    **{state: (int, ...) for state in states.TERMINAL_STATES},
+)
 
 
 # One count per terminal state, whichever the state table declares.

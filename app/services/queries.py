@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from flask_babel import gettext
 from sqlalchemy import String, and_, cast, func, or_, select
 
-from app.constants import CANCELLING, FAILED, QUEUED, RECENT_EVENTS, RUNNING, SUCCEEDED
+from app.constants import CANCELLING, QUEUED, RECENT_EVENTS, RUNNING
 from app.extensions import db
 from app.models import TASK_ID_PATTERN, Task, TaskEvent, User, utcnow
 from app.schemas import outputs
 from app.services import catalog, items
 from app.services.errors import Forbidden, InvalidRequest, NotFound
-from app.services.states import ACTIVE_STATES, STATES
+from app.services.states import ACTIVE_STATES, STATES, TERMINAL_STATES
 
 CURSOR_MAX = 200
 TASK_ID = re.compile(TASK_ID_PATTERN)
@@ -193,9 +193,8 @@ def stats(actor: User) -> dict:
         "last_hour": {
             "since": since,
             "finished": total_finished,
-            "succeeded": finished.get(SUCCEEDED, 0),
-            "failed": finished.get(FAILED, 0),
             "per_minute": round(total_finished / 60, 2),
+            **{state: finished.get(state, 0) for state in TERMINAL_STATES},
         },
     }
 

@@ -75,14 +75,14 @@ def priority(task_id):
 
 @action("/tasks/cancel-all")
 def cancel_all():
-    """Cancel all your queued (and optionally running) tasks."""
+    """Cancel every queued (and optionally running) task the user may act on (an admin: all)."""
     form = read_form(inputs.CancelAllRequest)
     return _counted(bulk.cancel_all(current_user, form.cancel_running)), back()
 
 
 @action("/tasks/cancel-by-type")
 def cancel_by_type():
-    """Cancel your queued (and optionally running) tasks of one type."""
+    """cancel_all for one type: the user's own tasks, or everyone's for an admin."""
     form = read_form(inputs.CancelByTypeRequest)
     return _counted(bulk.cancel_by_type(current_user, form.task_type, form.cancel_running)), back()
 

@@ -61,6 +61,17 @@ STATE_LABELS = {
     c.STAGE_PENDING: _l("Pending"),
     c.STAGE_SKIPPED: _l("Skipped"),
 }
+# Whole sentences for an empty filtered list (a label lower-cased into a sentence reads badly,
+# and not at all in Chinese).
+EMPTY_LABELS = {
+    c.QUEUED: _l("No queued tasks"),
+    c.RUNNING: _l("No running tasks"),
+    c.CANCELLING: _l("No tasks being cancelled"),
+    c.SUCCEEDED: _l("No succeeded tasks"),
+    c.PARTIAL_SUCCESS: _l("No partly succeeded tasks"),
+    c.FAILED: _l("No failed tasks"),
+    c.CANCELLED: _l("No cancelled tasks"),
+}
 EVENT_LABELS = {
     c.EV_SUBMITTED: _l("submitted"),
     c.EV_STAGE_STARTED: _l("stage started"),
@@ -96,6 +107,11 @@ def stage_shown_state(stage) -> str:
     if stage.state == c.SUCCEEDED and stage.items and stage.items.failed:
         return c.PARTIAL_SUCCESS
     return stage.state
+
+
+@language_filter("empty_label")
+def empty_label(state: str) -> str:
+    return str(EMPTY_LABELS[state])
 
 
 @language_filter("event_label")

@@ -51,7 +51,11 @@
     }
     var also = form.querySelector("input[name=cancel_running]").checked;
     var key = (byType ? "type" : "all") + (also ? "Running" : "Queued");
-    return section.dataset[key].replace("{q}", queued).replace("{r}", running).replace("{type}", type);
+    // Replacer functions: a "$" in a pipeline's title must not be read as a pattern.
+    return section.dataset[key]
+      .replace("{q}", function () { return queued; })
+      .replace("{r}", function () { return running; })
+      .replace("{type}", function () { return type; });
   }
 
   document.addEventListener("htmx:confirm", function (event) {

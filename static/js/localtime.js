@@ -1,8 +1,7 @@
 // Times in the reader's own zone and language. The server writes every time as
 // <time datetime="…Z" data-format="when|clock|age|hour|day-hour"> with UTC text
 // (and says "UTC"); this rewrites the text with the browser's zone and the page's
-// language, keeps relative ages current, and does the same for content htmx swaps
-// in. The chart's SVG labels carry data-hour (and data-text, a template with
+// language, keeps relative ages current, and does the same after every htmx swap. The chart's SVG labels carry data-hour (and data-text, a template with
 // {hour}); data-local-text replaces a "in UTC" note. No inline code (CSP).
 (function () {
   "use strict";
@@ -53,7 +52,9 @@
       var date = new Date(el.dataset.hour);
       if (isNaN(date.getTime())) return;
       var hour = format(date, "hour");
-      el.textContent = el.dataset.text ? el.dataset.text.replace("{hour}", hour) : hour;
+      el.textContent = el.dataset.text
+        ? el.dataset.text.replace("{hour}", function () { return hour; })
+        : hour;
     });
     within(root, "[data-local-text]").forEach(function (el) {
       el.textContent = el.dataset.localText;
@@ -61,7 +62,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { render(document); });
-  document.addEventListener("htmx:load", function (event) { render(event.detail.elt); });
+  // Right after a swap, before the browser paints it (htmx:load would come after the settle).
+  document.addEventListener("htmx:afterSwap", function () { render(document.body); });
+  document.addEventListener("htmx:oobAfterSwap", function () { render(document.body); });
   // Relative ages ("2 min ago") go stale on a page left open.
   setInterval(function () {
     within(document, 'time[data-format="age"]').forEach(function (el) {

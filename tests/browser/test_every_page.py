@@ -217,18 +217,19 @@ def test_no_console_errors(chromium, server, session, name):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_no_serious_axe_violations(chromium, server, session, name):
-    """In both colour schemes (their contrasts differ), on one page load."""
+@pytest.mark.parametrize("width", (WIDE, NARROW))
+def test_no_serious_axe_violations(chromium, server, session, name, width):
+    """In both colour schemes (their contrasts differ) and both layouts (the phone's cards)."""
     found = {}
-    with visit(chromium, server, session, name, for_axe=True) as (page, _):
+    with visit(chromium, server, session, name, width=width, for_axe=True) as (page, _):
         for scheme in SCHEMES:
             page.emulate_media(color_scheme=scheme)
             results = audit.axe_results(page)
-            audit.save(ARTIFACTS / f"axe-{name}-{scheme}.json", results)
+            audit.save(ARTIFACTS / f"axe-{name}-{scheme}-{width}.json", results)
             found[scheme] = audit.serious(results["violations"])
     if any(found.values()):
         report = (
-            f"{name} ({scheme}):\n{audit.describe(violations)}"
+            f"{name} ({scheme}, {width} px):\n{audit.describe(violations)}"
             for scheme, violations in found.items()
             if violations
         )

@@ -62,6 +62,10 @@ def test_a_half_typed_reason_and_a_chosen_priority_survive_polls(site):
     reason.press_sequentially("测试")  # still focused: typing goes on where it was
     polls(page, f"/tasks/{running}/status", 1)
     sync_api.expect(reason).to_have_value("testing cancel 测试")
+    page.keyboard.press("Tab")  # a keyboard user moves on to the Cancel button …
+    sync_api.expect(page.locator(f"#cancel-{running}")).to_be_focused()
+    polls(page, f"/tasks/{running}/status", 2)  # … and polls give the focus back to it
+    sync_api.expect(page.locator(f"#cancel-{running}")).to_be_focused()
     page.on("dialog", lambda dialog: dialog.accept())
     page.click("#task-status button.danger")
     wait_for(lambda: state(http, running) == "cancelled")

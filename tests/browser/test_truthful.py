@@ -59,9 +59,9 @@ def test_a_running_task_whose_next_stage_waits_says_so(site):
 def test_a_flash_about_a_state_the_task_left_goes_and_the_widget_agrees(site):
     http, open_page = site
     page = open_page()
-    task_id = submit(http, stages=1, seconds=0.5)
-    blocker = submit(http, stages=1, seconds=60)  # keeps `task_id` queued behind it
-    http.call("POST", f"/tasks/{task_id}/priority", {"priority": 11})
+    blocker = submit(http, stages=1, seconds=60)  # holds the one worker …
+    wait_for(lambda: task(http, blocker)["state"] == "running")
+    task_id = submit(http, stages=1, seconds=0.5)  # … so this one stays queued behind it
     page.goto(f"{http.base}/tasks/{task_id}")
     page.select_option(f"#prio-{task_id}", "3")
     page.click("#task-status button:text-is('Change')")
@@ -69,10 +69,28 @@ def test_a_flash_about_a_state_the_task_left_goes_and_the_widget_agrees(site):
     expect(flash).to_contain_text("3")  # "Priority changed to 3 …", true while it waits
     widget = page.locator("#active-tasks")
     expect(widget).to_contain_text(task_id[:8])
+    seen = []  # the order of the status polls' answers and the widget's requests
+    page.on("response", lambda r: "/status" in r.url and seen.append(r.headers.get("hx-trigger")))
+    page.on("request", lambda r: "/widgets/active" in r.url and seen.append("widget"))
     http.call("POST", f"/tasks/{blocker}/cancel", {})  # the worker is free: it runs and ends
     expect(page.locator("#task-status .badge").first).to_have_text("Succeeded", timeout=15_000)
     expect(flash).to_have_count(0)  # it spoke of a queued task
-    expect(widget).not_to_contain_text(task_id[:8])  # refreshed at once, not on its own beat
+    expect(widget).not_to_contain_text(task_id[:8])
+    # Refreshed at once, not on its own 2 s beat: the poll that saw the change says so, and
+    # the widget's next request comes before any other status answer.
+    changed = seen.index("task-changed")
+    assert seen[changed + 1] == "widget", seen
+
+
+def test_a_state_tile_opens_its_tasks_and_leaves_the_page_whole(site):
+    http, open_page = site
+    page = open_page()
+    page.goto(http.base + "/")
+    page.click("#tile-failed")
+    page.wait_for_url(http.base + "/tasks?status=failed")
+    expect(page.locator("h1")).to_have_text("Tasks")
+    expect(page.locator("header nav a[aria-current=page]")).to_have_text("Tasks")
+    expect(page.locator("#f-status")).to_have_value("failed")
 
 
 def test_times_are_in_the_readers_zone_with_javascript(site):
