@@ -1,6 +1,7 @@
 """Taskdeck: the Flask app factory, which also builds the queue from the same config."""
 
 import json
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -9,6 +10,7 @@ from werkzeug.routing import BaseConverter
 from app.config import Config
 from app.jsonio import StrictJSONProvider
 from app.models import TASK_ID_PATTERN
+from tasks.pipelines import files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +32,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     # Files stages produced, under the data dir unless set.
     app.config.setdefault("ARTIFACTS_DIR", str(Path(app.config["DATA_DIR"]) / "artifacts"))
+    # The one folder pipelines read from; tasks.pipelines.files (and isolated stages, which
+    # inherit the environment) read it from TASKDECK_FILES_ROOT.
+    app.config.setdefault("FILES_ROOT", str(Path(app.config["DATA_DIR"]) / "files"))
+    Path(app.config["FILES_ROOT"]).mkdir(parents=True, exist_ok=True)
+    os.environ[files.ROOT_ENV] = app.config["FILES_ROOT"]
+    os.environ[files.STATE_ENV] = str(Path(app.config["DATA_DIR"]) / "state")
     # Store JSON as UTF-8 text, so Chinese stays searchable and byte-exact.
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",

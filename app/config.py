@@ -58,6 +58,8 @@ class Config:
 
     def __init__(self, env=os.environ):
         self.DATA_DIR = str(data_dir(env))
+        if env.get("TASKDECK_FILES_ROOT"):
+            self.FILES_ROOT = str(Path(env["TASKDECK_FILES_ROOT"]).resolve())
         self.SQLALCHEMY_DATABASE_URI = database_url(env)
         self.QUEUE_URL = queue_url(env)
         self.QUEUE_NAME = queue_name(env)

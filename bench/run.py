@@ -20,6 +20,7 @@ BENCHMARKS = [
     "polling_load",
     "bulk_cancel",
     "stage_work",
+    "media_index",
 ]
 
 

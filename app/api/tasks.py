@@ -7,7 +7,7 @@ from app.api import bp
 from app.api.spec import answers, body, posted, spec, streamed
 from app.schemas import inputs, outputs
 from app.security import sandboxed
-from app.services import artifacts, bulk, cancelling, commands, logs, metrics, queries
+from app.services import artifacts, bulk, cancelling, commands, logs, metrics, queries, search
 
 OWN = (403, 404)
 
@@ -127,6 +127,13 @@ def task_logs(task_id, query: inputs.LogQuery):
 def task_log_text(task_id):
     """The whole kept log as a UTF-8 text file (an attachment)."""
     return streamed(stagefiles.log_download(task_id))
+
+
+@bp.get("/tasks/<task_id:task_id>/search")
+@spec.validate(query=inputs.SearchQuery, resp=answers(200, outputs.SearchResult, *OWN))
+def task_search(task_id, query: inputs.SearchQuery):
+    """Files in the task's index (media_index) matching `q`, with a snippet and thumbnail."""
+    return outputs.SearchResult(items=search.search(current_user, task_id, query.q, query.limit))
 
 
 @bp.get("/tasks/<task_id:task_id>/artifacts")

@@ -201,6 +201,15 @@ class LogQuery(BaseModel):
     limit: int = Field(default=1000, ge=1, le=5000)
 
 
+class SearchQuery(BaseModel):
+    """A search in a task's index (media_index): words or part of one, Chinese or English."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    q: str = Field(min_length=1, max_length=200, description="What to look for")
+    limit: int = Field(default=20, ge=1, le=100)
+
+
 def parse_states(status: str | list[str] | None, strict: bool = True) -> list[str]:
     """States from `queued,running`, repeated `status=` fields, or both; `pending` means queued.
 

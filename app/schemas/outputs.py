@@ -170,6 +170,18 @@ class ArtifactList(BaseModel):
     items: list[Artifact]
 
 
+class SearchMatch(BaseModel):
+    path: str = Field(description="Relative to the folder's files root")
+    kind: str = Field(description="image, text, video, audio, document or other")
+    size: int
+    snippet: str = Field(description="Where it matched, the match in [brackets]")
+    thumbnail: str | None = Field(description="The name of its thumbnail artifact, if any")
+
+
+class SearchResult(BaseModel):
+    items: list[SearchMatch]
+
+
 class TaskPage(BaseModel):
     items: list[Task]
     next_cursor: str | None

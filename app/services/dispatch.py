@@ -16,8 +16,11 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.constants import PRIORITY_MAX
 from app.extensions import db
+from app.models import Task
 from app.queue import StageQueue
+from app.services import catalog
 
 log = logging.getLogger("taskdeck.dispatch")
 
@@ -43,9 +46,22 @@ def enqueue_stage(
     started: bool = False,
     delay: float | None = None,
 ) -> None:
-    """Queue a stage after the commit; `started` tasks go first within their priority."""
+    """Queue a stage after the commit; `started` tasks go first within their priority.
+
+    The stage's own `priority_offset` is added here, for every caller (capped at the lowest).
+    """
+    priority = min(priority + _offset(task_id, stage_index), PRIORITY_MAX)
     args = (task_id, stage_index, dispatch_seq, priority, started, delay)
     _outbox().append((stage_queue().enqueue_stage, args))
+
+
+def _offset(task_id: str, stage_index: int) -> int:
+    task = db.session.get(Task, task_id)
+    pipeline = catalog.get_pipeline(task.type) if task else None
+    if pipeline is None:
+        return 0
+    stages = pipeline.stages_for(task.params)
+    return stages[stage_index].priority_offset if stage_index < len(stages) else 0
 
 
 def revoke_stage(task_id: str, stage_index: int, dispatch_seq: int) -> None:

@@ -6,13 +6,14 @@ from flask_login import current_user, login_required
 
 from app.constants import PRIORITY_DEFAULT
 from app.schemas import inputs, outputs
-from app.services import artifacts, commands, logs, metrics, queries
+from app.services import commands, logs, metrics, queries
 from app.services.catalog import all_pipelines, get_pipeline
 from app.services.errors import ServiceError
-from app.web import bp
+from app.web import bp, results
 from app.web.charts import bar_chart
 from app.web.forms import list_filters, read_form
 from app.web.labels import shown_state, translated
+from tasks.pipelines import files
 
 # htmx 2 stops polling when a poll is answered with this status.
 STOP_POLLING = 286
@@ -110,10 +111,16 @@ def task_new():
             flash(gettext("Task %(id)s submitted", id=task.id[:8]), "success")
             return redirect(url_for("web.task_detail", task_id=task.id))
     status = 422 if errors else 200
+    properties = chosen.params_schema.get("properties", {})
     return render_template(
         "tasks/new.html",
         pipelines=pipelines,
         pipeline=chosen,
+        path_choices={
+            name: files.suggestions(spec["format"])
+            for name, spec in properties.items()
+            if spec.get("format") in files.PATH_FORMATS
+        },
         values=values,
         errors=errors,
         priority=priority,
@@ -140,12 +147,14 @@ def task_detail(task_id):
     detail = queries.task_detail(current_user, task_id)
     lines, after = logs.page(current_user, task_id, max(detail.log_lines - TAIL_LINES, 0))
     pipeline = get_pipeline(detail.type)
+    listed, images = results.split(task_id)
     return render_template(
         "tasks/detail.html",
         task=detail,
         pipeline=pipeline,
         param_titles=_param_titles(pipeline),
-        artifacts=artifacts.listing(current_user, task_id),
+        artifacts=listed,
+        **results.context(task_id, listed, images),
         lines=lines,
         after=after,
         task_id=task_id,
@@ -171,11 +180,15 @@ def task_status(task_id):
     detail = queries.task_detail(current_user, task_id)
     shown = shown_state(detail)
     changed = request.args.get("seen", shown) != shown
+    listed, images = results.split(task_id)
+    ended = changed and detail.is_terminal  # its results are final: draw them once more
     html = render_template(
         "partials/task_status.html",
         task=detail,
         changed=changed,
-        artifacts=artifacts.listing(current_user, task_id),
+        artifacts=listed,
+        **(results.context(task_id, listed, images) if ended else {}),
+        ended=ended,
     )
     body, status = polled(html, not detail.is_terminal)
     return body, status, {"HX-Trigger": "task-changed"} if changed else {}

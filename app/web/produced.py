@@ -22,7 +22,12 @@ def log_tail(task_id):
     rows, next_after = logs.page(current_user, task_id, after, limit=TAIL_LINES)
     active = task.state not in TERMINAL_STATES
     html = render_template(
-        "partials/log_tail.html", task_id=task_id, lines=rows, after=next_after, active=active
+        "partials/log_tail.html",
+        task_id=task_id,
+        lines=rows,
+        after=next_after,
+        active=active,
+        first=after == 0,
     )
     return polled(html, active or bool(rows))
 

@@ -2,5 +2,6 @@
 
 from tasks.context import TaskCancelled
 from tasks.pipelines.authoring import N_, Params, Pipeline, Stage
+from tasks.pipelines.files import FileParam, FolderParam
 
-__all__ = ["N_", "Params", "Pipeline", "Stage", "TaskCancelled"]
+__all__ = ["N_", "FileParam", "FolderParam", "Params", "Pipeline", "Stage", "TaskCancelled"]

@@ -47,6 +47,9 @@ class Stage:
     cancel_grace: float = 10.0
     retries: int = 0
     retry_backoff: float = 2.0
+    # Added to the task's priority for this stage's messages (capped at the lowest, 11):
+    # background work such as thumbnails waits behind other tasks' main stages.
+    priority_offset: int = 0
     # Earlier stages whose outputs the function takes by name; `every_output`
     # when it declares **outputs and takes them all.
     inputs: tuple[str, ...] = ()
@@ -68,6 +71,9 @@ class Stage:
             raise ValueError(f"{where}: retries must be a whole number")
         if self.retries < 0:
             raise ValueError(f"{where}: retries must be 0 or more")
+        offset = self.priority_offset
+        if not (isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset <= 11):
+            raise ValueError(f"{where}: priority_offset must be a whole number from 0 to 11")
 
     @property
     def in_child(self) -> bool:
@@ -133,6 +139,7 @@ class Pipeline:
         cancel_grace: float = 10,
         retries: int = 0,
         retry_backoff: float = 2,
+        priority_offset: int = 0,
     ):
         """Declare the decorated function as the next stage."""
 
@@ -149,6 +156,7 @@ class Pipeline:
                     cancel_grace=cancel_grace,
                     retries=retries,
                     retry_backoff=retry_backoff,
+                    priority_offset=priority_offset,
                     inputs=inputs,
                     every_output=every,
                 )

@@ -281,9 +281,14 @@ def test_stats_count_by_state_and_type(api, app):
 
 
 def test_task_types_publish_stages_and_params_schema(api):
-    (demo,) = api("alice").get("/task-types").get_json()["items"]
-    assert demo["name"] == "demo" and demo["stages"] == ["step 1", "step 2", "step 3", "step 4"]
+    items = {t["name"]: t for t in api("alice").get("/task-types").get_json()["items"]}
+    assert sorted(items) == ["demo", "media_index"]  # the built-in ones
+    demo = items["demo"]
+    assert demo["stages"] == ["step 1", "step 2", "step 3", "step 4"]
     assert demo["params_schema"]["properties"]["stages"]["maximum"] == 20
+    media = items["media_index"]
+    assert media["stages"] == ["scan", "preprocess", "thumbnails", "index"]
+    assert media["params_schema"]["properties"]["folder"]["format"] == "taskdeck-folder"
 
 
 def test_openapi_document_describes_every_api_route(client, app):

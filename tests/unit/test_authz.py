@@ -11,6 +11,7 @@ import pytest
 from app import create_app
 from app.extensions import db
 from app.services import accounts, artifacts, cancelling, commands
+from tasks.pipelines import media
 from tests.conftest import PASSWORDS, csrf_from
 
 ROLES = ("anonymous", "owner", "other", "admin")
@@ -26,6 +27,7 @@ FORMS = {
     "/language": {"lang": "en"},
     "/login": {"username": "alice", "password": PASSWORDS["alice"]},
 }
+QUERIES = {"/api/v1/tasks/<task_id>/search": "?q=产物"}
 JSON = {
     "/api/v1/tasks": {"type": "demo", "params": {"stages": 1, "seconds": 0}},
     "/api/v1/tasks/<task_id>/priority": {"priority": 3},
@@ -60,6 +62,11 @@ def setup_case(app, rule):
         task = commands.submit(alice, "demo", {"stages": 1, "seconds": 0}, 6, actor="alice")
         if "retry" in rule:
             cancelling.request_cancel(alice, task.id)
+        if rule.endswith("/search"):  # an index, as media_index keeps one
+            staged = artifacts.staging_dir(task.id, 1) / "index.tmp"
+            media.build_index(staged, [("notes/产物.md", "text", 6, "0" * 64, None, None, "产物")])
+            artifacts.store(task.id, "index", media.INDEX, staged)
+            db.session.commit()
         if "<name>" in rule:  # an artifact, kept as the worker keeps one
             staged = artifacts.staging_dir(task.id, 1) / "out.tmp"
             staged.write_text("产物", encoding="utf-8")
@@ -71,7 +78,8 @@ def setup_case(app, rule):
 
 def concrete(rule, task_id, token_id):
     path = rule.replace("<task_id>", task_id).replace("<int:token_id>", str(token_id))
-    return path.replace("<path:filename>", "css/taskdeck.css").replace("<name>", "out.txt")
+    path = path.replace("<path:filename>", "css/taskdeck.css").replace("<name>", "out.txt")
+    return path + QUERIES.get(rule, "")
 
 
 def call(app, tokens, role, method, rule, task_id, token_id):

@@ -1,0 +1,58 @@
+"""A task's page, what it produced to look at: its artifacts split into files and images,
+the images as a paged grid, and a search box over its index (media_index's `index.sqlite`).
+
+Thousands of thumbnails must not ride along with every status poll, so only
+the files are listed in the polled block; the grid and the search are drawn
+with the page, and once more when the poll sees the task end.
+"""
+
+import math
+
+from flask import request
+from flask_babel import gettext
+from flask_login import current_user
+
+from app.services import artifacts, search
+from app.services.errors import ServiceError
+from tasks.pipelines import media
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
+IMAGES_PER_PAGE = 48
+QUERY_MAX = 200
+
+
+def split(task_id: str) -> tuple[list, list]:
+    """(files, images) among the task's artifacts."""
+    rows = artifacts.listing(current_user, task_id)
+    images = [a for a in rows if a.content_type in IMAGE_TYPES]
+    return [a for a in rows if a.content_type not in IMAGE_TYPES], images
+
+
+def context(task_id: str, listed: list, images: list) -> dict:
+    """The template context of partials/results.html, from the page's `q` and `images`."""
+    pages = max(1, math.ceil(len(images) / IMAGES_PER_PAGE))
+    page = min(max(request.args.get("images", 1, type=int), 1), pages)
+    query = request.args.get("q", "").strip()
+    searchable = any(a.name == media.INDEX for a in listed)
+    matches, error = [], None
+    if query and searchable:
+        if len(query) > QUERY_MAX:
+            error = gettext("Search for at most %(n)s characters", n=QUERY_MAX)
+        else:
+            try:
+                matches = search.search(current_user, task_id, query, 50)
+            except ServiceError as exc:
+                error = exc.detail
+    start = (page - 1) * IMAGES_PER_PAGE
+    return {
+        "searchable": searchable,
+        "query": query,
+        "matches": matches,
+        "search_error": error,
+        "images": {
+            "shown": images[start : start + IMAGES_PER_PAGE],
+            "total": len(images),
+            "page": page,
+            "pages": pages,
+        },
+    }
