@@ -35,7 +35,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     # The one folder pipelines read from; tasks.pipelines.files (and isolated stages, which
     # inherit the environment) read it from TASKDECK_FILES_ROOT.
     app.config.setdefault("FILES_ROOT", str(Path(app.config["DATA_DIR"]) / "files"))
-    Path(app.config["FILES_ROOT"]).mkdir(parents=True, exist_ok=True)
+    files_root, data = Path(app.config["FILES_ROOT"]).resolve(), Path(app.config["DATA_DIR"])
+    if files_root == data.resolve() or files_root in data.resolve().parents:
+        # Pipelines could then read every user's artifacts, the database and the secret key.
+        raise RuntimeError(f"TASKDECK_FILES_ROOT ({files_root}) must not hold the data dir")
+    files_root.mkdir(parents=True, exist_ok=True)
     os.environ[files.ROOT_ENV] = app.config["FILES_ROOT"]
     os.environ[files.STATE_ENV] = str(Path(app.config["DATA_DIR"]) / "state")
     # Store JSON as UTF-8 text, so Chinese stays searchable and byte-exact.

@@ -56,12 +56,21 @@ def enqueue_stage(
 
 
 def _offset(task_id: str, stage_index: int) -> int:
+    """The stage's `priority_offset`, found by the name the task was submitted with.
+
+    0 when it cannot be known (the pipeline is gone, or its plan fails now):
+    a message must go out whatever, so this never raises.
+    """
     task = db.session.get(Task, task_id)
     pipeline = catalog.get_pipeline(task.type) if task else None
-    if pipeline is None:
+    if pipeline is None or stage_index >= len(task.stage_names):
         return 0
-    stages = pipeline.stages_for(task.params)
-    return stages[stage_index].priority_offset if stage_index < len(stages) else 0
+    try:
+        stage = pipeline.stage_named(task.params, task.stage_names[stage_index])
+    except Exception:  # a plan or a params check that fails today: the message still goes
+        log.warning("no priority offset for %s stage %d", task_id, stage_index, exc_info=True)
+        return 0
+    return stage.priority_offset if stage else 0
 
 
 def revoke_stage(task_id: str, stage_index: int, dispatch_seq: int) -> None:

@@ -1,10 +1,11 @@
 """The files root: the one folder pipelines read from, and the param types that keep them in it.
 
-`FolderParam` and `FileParam` are text relative to the root, which is what
-the user types and what the task shows. Validation resolves them, following
-symlinks, and refuses `..`, absolute paths elsewhere and links that lead out,
-naming the param (a 422), so a stage is handed a path it may read. `walk()`
-skips, and reports, symlinks met on the way that lead out.
+`FolderParam` and `FileParam` are text relative to the root. Validation
+resolves them, following symlinks, and refuses `..`, absolute paths
+elsewhere and links that lead out, naming the param (a 422); the task keeps
+the resolved path, relative to the root. `walk()` skips, and reports, links
+met on the way that lead out; `open_inside()` checks the file it opened, so
+a link swapped in later cannot turn a read elsewhere.
 
 The root is the app's TASKDECK_FILES_ROOT (default `<data dir>/files`),
 handed to this module through the environment, so a stage in an isolated
@@ -13,9 +14,10 @@ outlives a task (`<data dir>/state/<pipeline>`).
 """
 
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 from flask_babel import gettext
 from pydantic import AfterValidator, Field
@@ -26,6 +28,9 @@ from pydantic import AfterValidator, Field
 ROOT_ENV = "TASKDECK_RUN_FILES_ROOT"
 STATE_ENV = "TASKDECK_RUN_STATE_DIR"
 PATH_MAX = 1000
+# The JSON Schema `format` of each path param type: the form offers suggestions for them.
+FOLDER, FILE = "taskdeck-folder", "taskdeck-file"
+PATH_FORMATS = (FOLDER, FILE)
 # Suggestions offered by the new-task form (a datalist): enough to pick from, cheap to list.
 SUGGESTIONS_MAX = 300
 SUGGESTION_DEPTH = 3
@@ -49,10 +54,12 @@ def state_dir(pipeline: str) -> Path:
     return path
 
 
-def inside(path: Path, root: Path | None = None) -> bool:
-    """True when the real path of `path` is the root or under it."""
-    root = root or files_root()
-    real = path.resolve()
+def inside(path: Path, root: Path) -> bool:
+    """True when the real path of `path` is the root or under it (False if it cannot resolve)."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # a link loop, a name too long
+        return False
     return real == root or root in real.parents
 
 
@@ -61,10 +68,29 @@ def resolve(relative: str) -> Path:
     if "\x00" in relative:
         raise ValueError(gettext("a path cannot contain NUL"))
     root = files_root()
-    path = (root / relative).resolve()  # an absolute `relative` replaces the root: refused below
+    path = root / relative  # an absolute `relative` replaces the root: refused below
     if not inside(path, root):
         raise ValueError(gettext("is outside the files root"))
-    return path
+    return path.resolve()
+
+
+def open_inside(path: Path) -> BinaryIO:
+    """`path` opened for reading if, once open, it is a regular file under the root.
+
+    The check is on the open file itself (its /proc/self/fd link), so a link
+    swapped in after the walk cannot turn the read to a file elsewhere, and a
+    FIFO cannot block the stage (O_NONBLOCK, then "not a regular file").
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        if not inside(Path(os.readlink(f"/proc/self/fd/{fd}")), files_root()):
+            raise ValueError("leads outside the files root")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def relative(path: Path) -> str:
@@ -72,33 +98,36 @@ def relative(path: Path) -> str:
     return path.relative_to(files_root()).as_posix() or "."
 
 
-def _folder(value: str) -> str:
+def _checked(value: str, kind: Callable[[Path], bool], refusal: str) -> str:
+    """FolderParam's and FileParam's check: under the root and of the kind, else ValueError."""
     path = resolve(value)
-    if not path.is_dir():
-        raise ValueError(gettext("is not a folder under the files root"))
+    try:
+        right_kind = kind(path)
+    except OSError:  # unreadable, or a name too long
+        right_kind = False
+    if not right_kind:
+        raise ValueError(refusal)
     return relative(path)
+
+
+def _folder(value: str) -> str:
+    return _checked(value, Path.is_dir, gettext("is not a folder under the files root"))
 
 
 def _file(value: str) -> str:
-    path = resolve(value)
-    if not path.is_file():
-        raise ValueError(gettext("is not a file under the files root"))
-    return relative(path)
+    return _checked(value, Path.is_file, gettext("is not a file under the files root"))
 
 
 FolderParam = Annotated[
     str,
-    Field(min_length=1, max_length=PATH_MAX, json_schema_extra={"format": "taskdeck-folder"}),
+    Field(min_length=1, max_length=PATH_MAX, json_schema_extra={"format": FOLDER}),
     AfterValidator(_folder),
 ]
 FileParam = Annotated[
     str,
-    Field(min_length=1, max_length=PATH_MAX, json_schema_extra={"format": "taskdeck-file"}),
+    Field(min_length=1, max_length=PATH_MAX, json_schema_extra={"format": FILE}),
     AfterValidator(_file),
 ]
-
-
-PATH_FORMATS = ("taskdeck-folder", "taskdeck-file")
 
 
 def walk(folder: Path, skipped: Callable[[Path], None]) -> Iterator[Path]:
@@ -111,16 +140,29 @@ def walk(folder: Path, skipped: Callable[[Path], None]) -> Iterator[Path]:
     root = files_root()
     for here, folders, names in os.walk(folder):
         folders.sort()
-        for name in [f for f in folders if (Path(here) / f).is_symlink()]:
+        for name in [f for f in folders if (Path(here) / f).is_symlink() or not _utf8(f)]:
             folders.remove(name)
-            if not inside(Path(here) / name, root):
+            if not _utf8(name) or not inside(Path(here) / name, root):
                 skipped(Path(here) / name)
         for name in sorted(names):
             path = Path(here) / name
-            if path.is_symlink() and not (inside(path, root) and path.resolve().is_file()):
+            if not _utf8(name) or (path.is_symlink() and not inside(path, root)):
                 skipped(path)
             elif path.is_file():
                 yield path
+
+
+def _utf8(name: str) -> bool:
+    """A name that is text (not bytes undecodable as UTF-8, which cannot be stored or shown)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _suggestible(path: Path) -> bool:
+    return not path.name.startswith(".") and _utf8(path.name) and not path.is_symlink()
 
 
 def suggestions(kind: str) -> list[str]:
@@ -129,15 +171,15 @@ def suggestions(kind: str) -> list[str]:
         root = files_root()
     except ValueError:
         return []
-    found: list[str] = ["."] if kind == "taskdeck-folder" else []
+    found: list[str] = ["."] if kind == FOLDER else []
     for here, folders, names in os.walk(root):
         depth = len(Path(here).relative_to(root).parts)
-        folders[:] = sorted(
-            f for f in folders if not f.startswith(".") and not (Path(here) / f).is_symlink()
-        )
+        folders[:] = sorted(f for f in folders if _suggestible(Path(here) / f))
         if depth >= SUGGESTION_DEPTH:
             folders.clear()
-        entries = folders if kind == "taskdeck-folder" else sorted(names)
+        entries = (
+            folders if kind == FOLDER else sorted(n for n in names if _suggestible(Path(here) / n))
+        )
         found += [(Path(here) / e).relative_to(root).as_posix() for e in entries]
         if len(found) >= SUGGESTIONS_MAX:
             break

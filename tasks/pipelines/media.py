@@ -13,9 +13,13 @@ tokens, so Chinese words are found without a word list) kept as the
 """
 
 import hashlib
+import os
 import sqlite3
 import tempfile
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import filetype
 import ftfy
@@ -24,9 +28,20 @@ from PIL import Image, ImageOps
 from pydantic import Field
 
 from tasks.pipelines.authoring import N_, Params, Pipeline
-from tasks.pipelines.files import FolderParam, files_root, relative, resolve, state_dir, walk
+from tasks.pipelines.files import (
+    FolderParam,
+    files_root,
+    open_inside,
+    relative,
+    resolve,
+    state_dir,
+    walk,
+)
 
 TEXT_BYTES = 64 * 1024
+HEAD_BYTES = 262  # what filetype reads to recognise a type
+# Larger images are a failed item, not a worker's memory (Pillow only refuses above ~179 MP).
+MAX_PIXELS = 64_000_000
 HASH_CHUNK = 1024 * 1024
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".csv", ".log", ".json", ".rst"}
 # EXIF tags: DateTimeOriginal (in the Exif IFD), DateTime, Make, Model.
@@ -75,8 +90,8 @@ def catalogue(folder: str) -> sqlite3.Connection:
 def files_in(folder: str, ctx) -> list[Path]:
     root = files_root()
 
-    def skipped(path: Path) -> None:
-        ctx.log(f"skipped (leads out): {path.relative_to(root)}")  # never the server's own path
+    def skipped(path: Path) -> None:  # repr: a name with a newline cannot forge log lines
+        ctx.log(f"skipped (leads out or not text): {str(path.relative_to(root))!r}")
 
     return list(walk(resolve(folder), skipped))
 
@@ -84,12 +99,19 @@ def files_in(folder: str, ctx) -> list[Path]:
 @media_index.stage("scan")
 def scan(ctx, params):
     by_kind: dict[str, int] = {}
-    found = files_in(params.folder, ctx)
-    for path in found:
-        kind = kind_of(path)[0]
+    count = size = 0
+    for path in files_in(params.folder, ctx):
+        try:
+            with open_inside(path) as fh:
+                kind = kind_of(path, fh)[0]
+                size += os.fstat(fh.fileno()).st_size
+        except (OSError, ValueError) as exc:  # gone since the walk (a sync client's temp file)
+            ctx.log(f"skipped ({exc}): {str(path.relative_to(files_root()))!r}")
+            continue
         by_kind[kind] = by_kind.get(kind, 0) + 1
-    ctx.log(f"{len(found)} files in {params.folder}")
-    return {"files": len(found), "bytes": sum(p.stat().st_size for p in found), "by_kind": by_kind}
+        count += 1
+    ctx.log(f"{count} files in {params.folder!r}")
+    return {"files": count, "bytes": size, "by_kind": by_kind}
 
 
 @media_index.stage("preprocess")
@@ -110,7 +132,10 @@ def preprocess(ctx, params):
             ).fetchone()
             if known:
                 continue
-            row = describe(path)  # raises for an unreadable or corrupt file: a failed item
+            # Changed: its old row goes first, so a file now broken is not "unchanged".
+            db.execute("DELETE FROM files WHERE path = ?", (relative(path),))
+            db.commit()
+            row = describe(path, ctx.check_cancelled)  # raises for a corrupt file: a failed item
             db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (relative(path), stat.st_size, stat.st_mtime_ns, *row, ctx.task_id),
@@ -193,9 +218,11 @@ def thumb_name(sha: str) -> str:
     return f"thumb-{sha[:20]}.jpg"
 
 
-def kind_of(path: Path) -> tuple[str, str | None]:
-    """(kind, media type) from the file's first bytes (filetype), text by its content."""
-    guess = filetype.guess(str(path))
+def kind_of(path: Path, fh: BinaryIO) -> tuple[str, str | None]:
+    """(kind, media type) from the file's first bytes (filetype); text by its suffix."""
+    fh.seek(0)
+    guess = filetype.guess(fh.read(HEAD_BYTES))
+    fh.seek(0)
     if guess is not None:
         kind = guess.mime.split("/")[0]
         if kind in ("image", "video", "audio"):
@@ -209,34 +236,57 @@ def kind_of(path: Path) -> tuple[str, str | None]:
     return "other", None
 
 
-def describe(path: Path) -> tuple:
-    """(sha256, kind, mime, width, height, taken, camera, text) of one file."""
+def describe(path: Path, check: Callable[[], None]) -> tuple:
+    """(sha256, kind, mime, width, height, taken, camera, text) of one file.
+
+    One open file serves every read (see files.open_inside); `check` is the
+    stage's cancel check, between chunks of a large file.
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_inside(path) as fh:
         while chunk := fh.read(HASH_CHUNK):
             digest.update(chunk)
-    kind, mime = kind_of(path)
-    width = height = taken = camera = text = None
-    if kind == "image":
-        with Image.open(path) as image:
-            image.draft("RGB", (512, 512))  # JPEG decodes at a fraction of full size
-            image.load()  # a truncated or corrupt image raises here
-            width, height = image.size
-            exif = image.getexif()
-            taken = exif.get_ifd(EXIF_IFD).get(DATE_ORIGINAL) or exif.get(DATE)
-            camera = " ".join(str(exif[t]).strip() for t in (MAKE, MODEL) if exif.get(t)) or None
-    elif kind == "text":
-        with open(path, "rb") as fh:
-            head = fh.read(TEXT_BYTES)
-        best = from_bytes(head).best()
-        if best is None:
-            raise ValueError("not readable as text in any known encoding")
-        text = ftfy.fix_text(str(best))
+            check()
+        kind, mime = kind_of(path, fh)
+        width = height = taken = camera = text = None
+        if kind == "image":
+            width, height, taken, camera = read_image(fh)
+        elif kind == "text":
+            text = read_text(fh)
     return digest.hexdigest(), kind, mime, width, height, taken, camera, text
 
 
+def read_image(fh: BinaryIO) -> tuple:
+    """(width, height, EXIF date, camera); raises for a corrupt image or one too large."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # refuse, not just warn
+        with Image.open(fh) as image:
+            width, height = image.size  # before draft(), which shrinks JPEGs as they decode
+            if width * height > MAX_PIXELS:
+                raise ValueError(f"{width}×{height} is more than {MAX_PIXELS:,} pixels")
+            image.draft("RGB", (512, 512))  # JPEG decodes at a fraction of full size
+            image.load()  # a truncated or corrupt image raises here
+            exif = image.getexif()
+    taken = exif.get_ifd(EXIF_IFD).get(DATE_ORIGINAL) or exif.get(DATE)
+    camera = " ".join(str(exif[t]).strip() for t in (MAKE, MODEL) if exif.get(t)) or None
+    return width, height, str(taken) if taken else None, camera
+
+
+def read_text(fh: BinaryIO) -> str:
+    """The first 64 KiB as text, whatever its encoding, mojibake repaired."""
+    head = fh.read(TEXT_BYTES)
+    if len(head) == TEXT_BYTES and b"\n" in head:  # cut at a line end, not inside a character
+        head = head[: head.rindex(b"\n") + 1]
+    for end in range(len(head), max(len(head) - 4, 0), -1):  # or drop a cut-off character
+        best = from_bytes(head[:end]).best()
+        if best is not None:
+            return ftfy.fix_text(str(best))
+    raise ValueError("not readable as text in any known encoding")
+
+
 def thumbnail(source: Path, size: int, target: Path) -> None:
-    with Image.open(source) as image:
+    """A JPEG of `source` at most `size` px on its longest side, turned as its EXIF says."""
+    with open_inside(source) as fh, Image.open(fh) as image:
         image.draft("RGB", (size, size))
         image = ImageOps.exif_transpose(image).convert("RGB")
         image.thumbnail((size, size))
@@ -244,9 +294,13 @@ def thumbnail(source: Path, size: int, target: Path) -> None:
 
 
 def search(index: Path, query: str, limit: int) -> list[dict]:
-    """Matches in an index artifact: FTS5 for 3+ characters, a scan with LIKE for fewer."""
+    """Matches in an index artifact: FTS5 for 3+ characters, a scan with LIKE for fewer.
+
+    Either way the snippet marks the match in [brackets].
+    """
     db = sqlite3.connect(f"{index.as_uri()}?mode=ro", uri=True)
     try:
+        db.execute("PRAGMA trusted_schema=OFF")
         if len(query) >= 3:
             phrase = '"' + query.replace('"', '""') + '"'
             rows = db.execute(
@@ -257,13 +311,24 @@ def search(index: Path, query: str, limit: int) -> list[dict]:
             ).fetchall()
         else:
             like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = db.execute(
-                "SELECT d.path, f.kind, f.size, substr(d.name || ' ' || d.text, 1, 80), f.thumb"
-                " FROM docs d JOIN files f ON f.path = d.path WHERE d.name LIKE ?1 ESCAPE '\\'"
-                " OR d.text LIKE ?1 ESCAPE '\\' OR d.camera LIKE ?1 ESCAPE '\\' LIMIT ?2",
+            found = db.execute(
+                "SELECT d.path, f.kind, f.size, d.path || ' ' || d.taken || ' ' || d.camera"
+                " || ' ' || d.text, f.thumb FROM docs d JOIN files f ON f.path = d.path"
+                " WHERE d.path || ' ' || d.taken || ' ' || d.camera || ' ' || d.text"
+                " LIKE ? ESCAPE '\\' LIMIT ?",
                 (like, limit),
             ).fetchall()
+            rows = [(p, k, s, _marked(text, query), t) for p, k, s, text, t in found]
     finally:
         db.close()
     keys = ("path", "kind", "size", "snippet", "thumbnail")
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def _marked(text: str, query: str, around: int = 30) -> str:
+    """`query` in [brackets] with a little text either side, as FTS5's snippet() gives it."""
+    at = text.lower().find(query.lower())
+    start, end = max(at - around, 0), at + len(query)
+    before = ("…" if start else "") + text[start:at]
+    after = text[end : end + around] + ("…" if end + around < len(text) else "")
+    return f"{before}[{text[at:end]}]{after}".replace("\n", " ")

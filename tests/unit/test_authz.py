@@ -59,10 +59,13 @@ def route_ids():
 def setup_case(app, rule):
     with app.app_context():
         alice = accounts.find_user("alice")
-        task = commands.submit(alice, "demo", {"stages": 1, "seconds": 0}, 6, actor="alice")
+        if rule.endswith("/search"):  # a media_index task with its index, as it keeps one
+            task = commands.submit(alice, "media_index", {"folder": "."}, 6, actor="alice")
+        else:
+            task = commands.submit(alice, "demo", {"stages": 1, "seconds": 0}, 6, actor="alice")
         if "retry" in rule:
             cancelling.request_cancel(alice, task.id)
-        if rule.endswith("/search"):  # an index, as media_index keeps one
+        if rule.endswith("/search"):
             staged = artifacts.staging_dir(task.id, 1) / "index.tmp"
             media.build_index(staged, [("notes/产物.md", "text", 6, "0" * 64, None, None, "产物")])
             artifacts.store(task.id, "index", media.INDEX, staged)

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from app import create_app
 from tasks.pipelines import files
 
 
@@ -59,3 +60,35 @@ def test_without_a_root_every_path_is_refused_and_nothing_is_suggested(monkeypat
     with pytest.raises(ValueError, match="no files root"):
         files.resolve("anything")
     assert files.suggestions("taskdeck-folder") == []
+
+
+def test_a_link_swapped_in_after_the_walk_is_caught_on_the_open_file(root, tmp_path):
+    note = root / "notes" / "会议.md"
+    found = list(files.walk(root / "notes", lambda path: None))
+    assert note in found
+    note.unlink()
+    os.symlink(tmp_path / "secret.txt", note)  # swapped between the walk and the read
+    with pytest.raises(ValueError, match="outside the files root"):
+        files.open_inside(note)
+    os.mkfifo(root / "notes" / "pipe")  # would block a plain open() for ever
+    with pytest.raises(ValueError, match="not a regular file"):
+        files.open_inside(root / "notes" / "pipe")
+    os.symlink(root / "photos" / "2026" / "a.jpg", root / "notes" / "alias.jpg")
+    with files.open_inside(root / "notes" / "alias.jpg") as fh:  # a link inside is fine
+        assert fh.read() == b"x"
+
+
+def test_paths_that_cannot_resolve_are_refused_not_crashes(root):
+    os.symlink("loop", root / "loop")
+    for bad in ("loop", "x" * 300, "notes/" + "y" * 300):
+        with pytest.raises(ValueError):
+            files._folder(bad)
+    skipped = []
+    list(files.walk(root, skipped.append))
+    assert root / "loop" in skipped  # a link that cannot resolve counts as leading out
+
+
+def test_a_files_root_that_holds_the_data_dir_stops_start_up(tmp_path):
+    settings = {"TESTING": True, "DATA_DIR": str(tmp_path / "data"), "FILES_ROOT": str(tmp_path)}
+    with pytest.raises(RuntimeError, match="must not hold the data dir"):
+        create_app(settings)
