@@ -20,7 +20,7 @@ from app import create_app, models
 from app.api.spec import spec
 from app.extensions import db
 from app.models import User
-from app.services import accounts, bulk, dispatch
+from app.services import accounts, bulk, commands, dispatch
 from tasks.worker import consumer_for
 from tests import backends
 
@@ -168,6 +168,15 @@ def tokens(app):
 def api(app, client, tokens):
     """api("alice").post("/tasks", json=...) speaks as alice; api(None) is anonymous."""
     return lambda name: Api(app, client, tokens[name] if name else None)
+
+
+def submit_demo(app, owner="alice", **params) -> str:
+    """A demo task of `owner`, 2 stages of 0 s unless `params` say otherwise; its id."""
+    with app.app_context():
+        user = accounts.find_user(owner)
+        return commands.submit(
+            user, "demo", {"stages": 2, "seconds": 0, **params}, 6, actor=owner
+        ).id
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02):

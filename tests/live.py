@@ -69,6 +69,18 @@ class Http:
             with exc:
                 return exc.code, json.load(exc)
 
+    def submit(self, task_type="demo", priority=None, **params) -> str:
+        """Submit a task as a script would; its id (a refusal fails the test, saying why)."""
+        body = {"type": task_type, "params": params}
+        if priority is not None:
+            body["priority"] = priority
+        status, task = self.call("POST", "/tasks", body)
+        assert status == 201, task
+        return task["id"]
+
+    def task(self, task_id) -> dict:
+        return self.call("GET", f"/tasks/{task_id}")[1]
+
 
 def init_with_token(env: dict) -> str:
     """`taskdeck init`, then an API token for admin (what a new user does first)."""

@@ -25,6 +25,8 @@ from app.services.queries import get_task
 ARTIFACTS = TaskArtifact.__table__
 NAME_MAX = 200
 NAME_MAX_BYTES = 255  # a file name's limit on Linux file systems
+# Shown as a grid on the task page rather than listed with the files.
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 
 
 class ArtifactError(ValueError):
@@ -104,13 +106,18 @@ def too_large(name: str, limit: int) -> str:
     return f"Artifact {name!r} is larger than the limit of {limit:,} bytes"
 
 
-def listing(actor, task_id: str) -> list[TaskArtifact]:
+def listing(actor, task_id: str, images: bool | None = None) -> list[TaskArtifact]:
+    """The task's artifacts; only its images, or all but them, when `images` says so.
+
+    The split is in the query: a status poll lists the files of a task that
+    may hold thousands of thumbnails.
+    """
     get_task(actor, task_id)
-    return list(
-        db.session.scalars(
-            select(TaskArtifact).where(TaskArtifact.task_id == task_id).order_by(TaskArtifact.id)
-        )
-    )
+    query = select(TaskArtifact).where(TaskArtifact.task_id == task_id)
+    if images is not None:
+        is_image = TaskArtifact.content_type.in_(IMAGE_TYPES)
+        query = query.where(is_image if images else ~is_image)
+    return list(db.session.scalars(query.order_by(TaskArtifact.id)))
 
 
 def locate(actor, task_id: str, name: str) -> tuple[TaskArtifact, Path]:

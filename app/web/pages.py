@@ -147,14 +147,14 @@ def task_detail(task_id):
     detail = queries.task_detail(current_user, task_id)
     lines, after = logs.page(current_user, task_id, max(detail.log_lines - TAIL_LINES, 0))
     pipeline = get_pipeline(detail.type)
-    listed, images = results.split(task_id)
+    listed = results.files(task_id)
     return render_template(
         "tasks/detail.html",
         task=detail,
         pipeline=pipeline,
         param_titles=_param_titles(pipeline),
         artifacts=listed,
-        **results.context(task_id, listed, images),
+        **results.context(task_id, listed),
         lines=lines,
         after=after,
         task_id=task_id,
@@ -180,14 +180,14 @@ def task_status(task_id):
     detail = queries.task_detail(current_user, task_id)
     shown = shown_state(detail)
     changed = request.args.get("seen", shown) != shown
-    listed, images = results.split(task_id)
+    listed = results.files(task_id)
     ended = changed and detail.is_terminal  # its results are final: draw them once more
     html = render_template(
         "partials/task_status.html",
         task=detail,
         changed=changed,
         artifacts=listed,
-        **(results.context(task_id, listed, images) if ended else {}),
+        **(results.context(task_id, listed) if ended else {}),
         ended=ended,
     )
     body, status = polled(html, not detail.is_terminal)

@@ -16,20 +16,21 @@ from app.services import artifacts, search
 from app.services.errors import ServiceError
 from tasks.pipelines import media
 
-IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 IMAGES_PER_PAGE = 48
 QUERY_MAX = 200
 
 
-def split(task_id: str) -> tuple[list, list]:
-    """(files, images) among the task's artifacts."""
-    rows = artifacts.listing(current_user, task_id)
-    images = [a for a in rows if a.content_type in IMAGE_TYPES]
-    return [a for a in rows if a.content_type not in IMAGE_TYPES], images
+def files(task_id: str) -> list:
+    """The task's artifacts that are not images: what the polled block lists."""
+    return artifacts.listing(current_user, task_id, images=False)
 
 
-def context(task_id: str, listed: list, images: list) -> dict:
-    """The template context of partials/results.html, from the page's `q` and `images`."""
+def context(task_id: str, listed: list) -> dict:
+    """The template context of partials/results.html, from the page's `q` and `images`.
+
+    `listed` is what files() gave; the images are read here, when drawn.
+    """
+    images = artifacts.listing(current_user, task_id, images=True)
     pages = max(1, math.ceil(len(images) / IMAGES_PER_PAGE))
     page = min(max(request.args.get("images", 1, type=int), 1), pages)
     query = request.args.get("q", "").strip()

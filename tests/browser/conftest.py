@@ -1,8 +1,8 @@
 """What the browser modules share: Debian's Chromium, and `site` (log in, leave the server idle).
 
-Each module starts its own server in a `server` fixture (one per module:
-starting one takes ~5 s); `site` uses it. Screenshots go to test-artifacts/
-(ignored by git).
+Each module gets its own server (`server`, one per module: starting one
+takes ~5 s; a module that needs settings defines its own); `site` uses it.
+Screenshots go to test-artifacts/ (ignored by git).
 """
 
 from pathlib import Path
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
-from tests.live import ADMIN_PASSWORD
+from tests.live import ADMIN_PASSWORD, running_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,6 +33,14 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(request, tmp_path_factory):
+    """A plain server and worker for the module, with an admin API client (tests/live.py)."""
+    folder = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    with running_server(folder) as (http, _):
+        yield http
 
 
 @pytest.fixture

@@ -16,12 +16,6 @@ from tests.live import ADMIN_PASSWORD, running_server
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("errors")) as (http, _):
-        yield http
-
-
 def fresh_page(chromium):
     """A JavaScript-on page, its console kept: a swapped error must not log one."""
     context = chromium.new_context()

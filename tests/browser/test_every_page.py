@@ -29,14 +29,8 @@ HEIGHT = 800
 SCHEMES = ("light", "dark")
 
 
-def submit(http, **params) -> str:
-    status, task = http.call("POST", "/tasks", {"type": "demo", "params": params})
-    assert status == 201, task
-    return task["id"]
-
-
 def reach(http, task_id: str, state: str) -> None:
-    wait_for(lambda: http.call("GET", f"/tasks/{task_id}")[1]["state"] == state, 20, 0.1)
+    wait_for(lambda: http.task(task_id)["state"] == state, 20, 0.1)
 
 
 # What users paste: a long unbroken URL must wrap on a phone rather than widen the page.
@@ -49,12 +43,12 @@ def server(tmp_path_factory):
     env = {"TASKDECK_LOGIN_RATE_LIMIT": "1000 per minute"}  # the refused-login page tries often
     with running_server(tmp_path_factory.mktemp("every-page"), env) as (http, _):
         ids = {}  # the one worker takes them in turn
-        ids["succeeded"] = submit(http, stages=3, seconds=0, message=LONG_MESSAGE)
-        ids["failed"] = submit(http, stages=3, seconds=0, fail_at=2, message="Fails at stage 2")
-        ids["cancelled"] = submit(http, stages=2, seconds=60)
+        ids["succeeded"] = http.submit(stages=3, seconds=0, message=LONG_MESSAGE)
+        ids["failed"] = http.submit(stages=3, seconds=0, fail_at=2, message="Fails at stage 2")
+        ids["cancelled"] = http.submit(stages=2, seconds=60)
         # Keeps the worker busy for the whole module; the last one waits behind it.
-        ids["running"] = submit(http, stages=4, seconds=600, message="Long import, still going")
-        ids["queued"] = submit(http, stages=2, seconds=0)
+        ids["running"] = http.submit(stages=4, seconds=600, message="Long import, still going")
+        ids["queued"] = http.submit(stages=2, seconds=0)
         reach(http, ids["cancelled"], "running")
         status, body = http.call("POST", f"/tasks/{ids['cancelled']}/cancel", {"reason": "no"})
         assert status == 200, body

@@ -12,26 +12,8 @@ import pytest
 
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import wait_for
-from tests.live import running_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("polling")) as (http, _):
-        yield http
-
-
-def submit(http, **params):
-    body = {"type": "demo", "params": {"stages": 1, "seconds": 60, **params}}
-    status, task = http.call("POST", "/tasks", body)
-    assert status == 201, task
-    return task["id"]
-
-
-def state(http, task_id):
-    return http.call("GET", f"/tasks/{task_id}")[1]["state"]
 
 
 def polls(page, part: str, count: int) -> None:
@@ -44,9 +26,9 @@ def polls(page, part: str, count: int) -> None:
 def test_a_half_typed_reason_and_a_chosen_priority_survive_polls(site):
     http, open_page = site
     page = open_page()
-    running = submit(http)
-    wait_for(lambda: state(http, running) == "running")
-    queued = submit(http, seconds=0)  # the one worker is busy: this one waits, queued
+    running = http.submit(stages=1, seconds=60)
+    wait_for(lambda: http.task(running)["state"] == "running")
+    queued = http.submit(stages=1, seconds=0)  # the one worker is busy: this one waits, queued
     page.goto(f"{http.base}/tasks/{queued}")
     page.select_option(f"#prio-{queued}", "2")
     polls(page, f"/tasks/{queued}/status", 2)
@@ -68,8 +50,8 @@ def test_a_half_typed_reason_and_a_chosen_priority_survive_polls(site):
     sync_api.expect(page.locator(f"#cancel-{running}")).to_be_focused()
     page.on("dialog", lambda dialog: dialog.accept())
     page.click("#task-status button.danger")
-    wait_for(lambda: state(http, running) == "cancelled")
-    events = http.call("GET", f"/tasks/{running}")[1]["events"]
+    wait_for(lambda: http.task(running)["state"] == "cancelled")
+    events = http.task(running)["events"]
     assert any(e["reason"] == "testing cancel 测试" for e in events)
     page.screenshot(path=str(ARTIFACTS / "polling-detail.png"), full_page=True)
 
@@ -77,8 +59,8 @@ def test_a_half_typed_reason_and_a_chosen_priority_survive_polls(site):
 def test_ticked_rows_stay_ticked_while_the_list_polls(site):
     http, open_page = site
     page = open_page()
-    first, second = submit(http), submit(http)
-    wait_for(lambda: state(http, first) == "running")
+    first, second = http.submit(stages=1, seconds=60), http.submit(stages=1, seconds=60)
+    wait_for(lambda: http.task(first)["state"] == "running")
     page.goto(http.base + "/tasks")
     for task_id in (first, second):
         page.check(f"#pick-{task_id}")
@@ -94,7 +76,7 @@ def test_ticked_rows_stay_ticked_while_the_list_polls(site):
 def test_the_bulk_bar_counts_the_ticked_rows_and_names_them_in_its_confirmation(site):
     http, open_page = site
     page = open_page()
-    first, second = submit(http), submit(http)
+    first, second = http.submit(stages=1, seconds=60), http.submit(stages=1, seconds=60)
     page.goto(http.base + "/tasks")
     cancel = page.locator("#bulk-form button[value=cancel]")
     sync_api.expect(cancel).to_be_disabled()  # nothing ticked: nothing to confirm
@@ -119,9 +101,10 @@ def test_the_bulk_bar_counts_the_ticked_rows_and_names_them_in_its_confirmation(
 def test_bulk_cancel_confirmations_give_counts_the_type_and_running_tasks(site):
     http, open_page = site
     page = open_page()
-    running = submit(http)
-    wait_for(lambda: state(http, running) == "running")
-    submit(http), submit(http)  # two more wait behind it, queued
+    running = http.submit(stages=1, seconds=60)
+    wait_for(lambda: http.task(running)["state"] == "running")
+    for _ in range(2):  # two more wait behind it, queued
+        http.submit(stages=1, seconds=60)
     page.goto(http.base + "/tasks")
     asked = []
 
@@ -145,15 +128,16 @@ def test_bulk_cancel_confirmations_give_counts_the_type_and_running_tasks(site):
         " next check.",
         "Cancel 2 queued task(s) of every user and type?",
     ]
-    assert state(http, running) == "running"  # declined: nothing was cancelled
+    assert http.task(running)["state"] == "running"  # declined: nothing was cancelled
 
 
 def test_select_all_ticks_every_row_and_survives_polls(site):
     http, open_page = site
     page = open_page()
-    running = submit(http)
-    wait_for(lambda: state(http, running) == "running")
-    submit(http), submit(http)
+    running = http.submit(stages=1, seconds=60)
+    wait_for(lambda: http.task(running)["state"] == "running")
+    for _ in range(2):
+        http.submit(stages=1, seconds=60)
     page.goto(http.base + "/tasks")
     pick_all = page.locator("#pick-all")
     sync_api.expect(pick_all).to_be_visible()  # shown by the script that makes it work

@@ -48,17 +48,11 @@ def server(tmp_path_factory):
         yield http
 
 
-def submit(http, task_type, **params):
-    status, task = http.call("POST", "/tasks", {"type": task_type, "params": params})
-    assert status == 201, task
-    return task["id"]
-
-
 def finished(http, task_id):
     """The task once it is terminal (through the API, not the page)."""
 
     def terminal():
-        task = http.call("GET", f"/tasks/{task_id}")[1]
+        task = http.task(task_id)
         return task["state"] in ("succeeded", "partial_success", "failed", "cancelled") and task
 
     return wait_for(terminal, timeout=20, interval=0.1)
@@ -76,8 +70,8 @@ def screenshot(page, name):
 def test_the_log_grows_below_the_lines_shown_while_the_task_runs(site):
     http, open_page = site
     page = open_page()
-    task_id = submit(http, "ticker", count=200, seconds=0.3)  # ~60 s unless cancelled
-    wait_for(lambda: http.call("GET", f"/tasks/{task_id}")[1]["log_lines"] >= 1)
+    task_id = http.submit("ticker", count=200, seconds=0.3)  # ~60 s unless cancelled
+    wait_for(lambda: http.task(task_id)["log_lines"] >= 1)
     page.goto(f"{http.base}/tasks/{task_id}")
     lines = page.locator("#log-lines > li")
     shown_first = page.evaluate(WATCH_THE_LOG)
@@ -117,7 +111,7 @@ def test_the_log_grows_below_the_lines_shown_while_the_task_runs(site):
 def test_artifacts_are_listed_and_download_with_their_names_and_bytes(site, tmp_path):
     http, open_page = site
     page = open_page()
-    task_id = submit(http, "chatty", mark=str(tmp_path / "page.html"))
+    task_id = http.submit("chatty", mark=str(tmp_path / "page.html"))
     page.goto(f"{http.base}/tasks/{task_id}")
     expect(badge(page)).to_have_text("Succeeded", timeout=20_000)
     links = page.locator("#task-status .artifacts a")
@@ -158,7 +152,7 @@ def test_failed_items_are_shown_and_retry_runs_only_them(site, tmp_path):
     http, open_page = site
     page = open_page()
     mark = tmp_path / "items"
-    task_id = submit(http, "batch", mark=str(mark), count=8, fail=[2, 5])
+    task_id = http.submit("batch", mark=str(mark), count=8, fail=[2, 5])
     page.goto(f"{http.base}/tasks/{task_id}")
     expect(badge(page)).to_have_text("Partly succeeded", timeout=20_000)
     assert page.locator("#task-status").get_attribute("data-state") == "partial_success"
@@ -197,7 +191,7 @@ def test_failed_items_are_shown_and_retry_runs_only_them(site, tmp_path):
 def test_cancel_a_stage_that_ignores_it_counts_down_to_the_forced_stop(site):
     http, open_page = site
     page = open_page()
-    task_id = submit(http, "stubborn", seconds=300)
+    task_id = http.submit("stubborn", seconds=300)
     page.goto(f"{http.base}/tasks/{task_id}")
     expect(page.locator("#log-lines")).to_contain_text("sleeping without checking")
     expect(badge(page)).to_have_text("Running")
@@ -223,7 +217,7 @@ def test_cancel_a_stage_that_ignores_it_counts_down_to_the_forced_stop(site):
 def test_log_and_downloads_work_with_javascript_off(site):
     http, open_page = site
     page = open_page(javascript=False)
-    task_id = submit(http, "chatty")
+    task_id = http.submit("chatty")
     assert finished(http, task_id)["state"] == "succeeded"
     page.goto(f"{http.base}/tasks/{task_id}")
     log = page.locator("#log-lines")
@@ -246,8 +240,8 @@ def test_log_and_downloads_work_with_javascript_off(site):
 def test_a_stage_waiting_out_its_retry_back_off_says_so(site):
     http, open_page = site
     page = open_page()
-    task_id = submit(http, "patient")  # attempt 1 fails; attempt 2 is 30 s away
-    wait_for(lambda: http.call("GET", f"/tasks/{task_id}")[1]["waiting"], timeout=15)
+    task_id = http.submit("patient")  # attempt 1 fails; attempt 2 is 30 s away
+    wait_for(lambda: http.task(task_id)["waiting"], timeout=15)
     page.goto(f"{http.base}/tasks/{task_id}")
     expect(badge(page)).to_have_text("Waiting")
     expect(page.locator("#task-status .stage")).to_have_text(

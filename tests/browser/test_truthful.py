@@ -12,28 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import wait_for
-from tests.live import running_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 ZONE = "America/Los_Angeles"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("truthful")) as (http, _):
-        yield http
-
-
-def submit(http, priority=6, **params):
-    body = {"type": "demo", "params": params, "priority": priority}
-    status, task = http.call("POST", "/tasks", body)
-    assert status == 201, task
-    return task["id"]
-
-
-def task(http, task_id):
-    return http.call("GET", f"/tasks/{task_id}")[1]
 
 
 def test_a_running_task_whose_next_stage_waits_says_so(site):
@@ -41,10 +23,10 @@ def test_a_running_task_whose_next_stage_waits_says_so(site):
     page = open_page()
     # One worker. A low-priority task finishes its first stage while an urgent one
     # waits; the urgent one goes first, so the other's second stage waits for it.
-    slow = submit(http, priority=9, stages=2, seconds=1.5)
-    wait_for(lambda: task(http, slow)["state"] == "running")
-    submit(http, priority=0, stages=1, seconds=6)
-    wait_for(lambda: task(http, slow)["waiting"], timeout=15)
+    slow = http.submit(priority=9, stages=2, seconds=1.5)
+    wait_for(lambda: http.task(slow)["state"] == "running")
+    http.submit(priority=0, stages=1, seconds=6)
+    wait_for(lambda: http.task(slow)["waiting"], timeout=15)
     page.goto(f"{http.base}/tasks/{slow}")
     status = page.locator("#task-status")
     expect(status.locator(".badge").first).to_have_text("Waiting")
@@ -59,9 +41,9 @@ def test_a_running_task_whose_next_stage_waits_says_so(site):
 def test_a_flash_about_a_state_the_task_left_goes_and_the_widget_agrees(site):
     http, open_page = site
     page = open_page()
-    blocker = submit(http, stages=1, seconds=60)  # holds the one worker …
-    wait_for(lambda: task(http, blocker)["state"] == "running")
-    task_id = submit(http, stages=1, seconds=0.5)  # … so this one stays queued behind it
+    blocker = http.submit(stages=1, seconds=60)  # holds the one worker …
+    wait_for(lambda: http.task(blocker)["state"] == "running")
+    task_id = http.submit(stages=1, seconds=0.5)  # … so this one stays queued behind it
     page.goto(f"{http.base}/tasks/{task_id}")
     page.select_option(f"#prio-{task_id}", "3")
     page.click("#task-status button:text-is('Change')")
@@ -95,8 +77,8 @@ def test_a_state_tile_opens_its_tasks_and_leaves_the_page_whole(site):
 
 def test_times_are_in_the_readers_zone_with_javascript(site):
     http, open_page = site
-    task_id = submit(http, stages=1, seconds=0)
-    wait_for(lambda: task(http, task_id)["state"] == "succeeded")
+    task_id = http.submit(stages=1, seconds=0)
+    wait_for(lambda: http.task(task_id)["state"] == "succeeded")
     page = open_page(timezone_id=ZONE)
     page.goto(f"{http.base}/tasks/{task_id}")
     created = page.locator(".meta time")
@@ -116,8 +98,8 @@ def test_times_are_in_the_readers_zone_with_javascript(site):
 
 def test_without_javascript_times_are_utc_and_say_so(site):
     http, open_page = site
-    task_id = submit(http, stages=1, seconds=0)
-    wait_for(lambda: task(http, task_id)["state"] == "succeeded")
+    task_id = http.submit(stages=1, seconds=0)
+    wait_for(lambda: http.task(task_id)["state"] == "succeeded")
     page = open_page(javascript=False, timezone_id=ZONE)
     page.goto(f"{http.base}/tasks/{task_id}")
     created = page.locator(".meta time")

@@ -12,22 +12,9 @@ import pytest
 
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import wait_for
-from tests.live import Http, running_server
+from tests.live import Http
 
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """One server for the module (starting one takes ~5 s); `site` leaves it idle after a test."""
-    with running_server(tmp_path_factory.mktemp("browser")) as (http, _):
-        yield http
-
-
-def submit(http, **params):
-    status, task = http.call("POST", "/tasks", {"type": "demo", "params": params})
-    assert status == 201
-    return task["id"]
 
 
 def test_submit_from_the_form_and_watch_it_advance_without_reloading(site):
@@ -60,7 +47,7 @@ def test_submit_from_the_form_and_watch_it_advance_without_reloading(site):
 def test_cancel_through_the_confirm_dialog_then_polling_stops(site):
     http, open_page = site
     page = open_page()
-    task_id = submit(http, stages=2, seconds=60)
+    task_id = http.submit(stages=2, seconds=60)
     page.goto(f"{http.base}/tasks/{task_id}")
     sync_api.expect(page.locator("#task-status .badge").first).to_have_text("Running")
     dialogs = []
@@ -79,7 +66,7 @@ def test_cancel_through_the_confirm_dialog_then_polling_stops(site):
 def test_retry_lands_on_the_new_task_with_the_reused_stage(site):
     http, open_page = site
     page = open_page()
-    task_id = submit(http, stages=2, seconds=0, fail_at=2)
+    task_id = http.submit(stages=2, seconds=0, fail_at=2)
     page.goto(f"{http.base}/tasks/{task_id}")
     sync_api.expect(page.locator("#task-status .badge").first).to_have_text("Failed")
     page.click("#task-status button:text-is('Retry')")
@@ -91,10 +78,10 @@ def test_retry_lands_on_the_new_task_with_the_reused_stage(site):
 def test_bulk_cancel_two_selected_queued_tasks(site):
     http, open_page = site
     page = open_page()
-    blocker = submit(http, stages=1, seconds=60)  # keeps the single worker busy
+    blocker = http.submit(stages=1, seconds=60)  # keeps the single worker busy
     # The idle worker polls with a back-off of up to 1 s: wait until it holds the blocker.
-    wait_for(lambda: http.call("GET", f"/tasks/{blocker}")[1]["state"] == "running")
-    first, second = submit(http, seconds=0), submit(http, seconds=0)
+    wait_for(lambda: http.task(blocker)["state"] == "running")
+    first, second = http.submit(seconds=0), http.submit(seconds=0)
     page.goto(http.base + "/tasks")
     page.on("dialog", lambda dialog: dialog.accept())
     page.check(f"#row-{first} input[type=checkbox]")
@@ -102,8 +89,8 @@ def test_bulk_cancel_two_selected_queued_tasks(site):
     page.click("button[value=cancel]")
     sync_api.expect(page.locator("#messages")).to_contain_text("Cancelled 2 of 2 task(s)")
     for task_id in (first, second):
-        assert http.call("GET", f"/tasks/{task_id}")[1]["state"] == "cancelled"
-    assert http.call("GET", f"/tasks/{blocker}")[1]["state"] == "running"
+        assert http.task(task_id)["state"] == "cancelled"
+    assert http.task(blocker)["state"] == "running"
 
 
 def test_active_tasks_widget_appears_and_disappears(site):
@@ -111,7 +98,7 @@ def test_active_tasks_widget_appears_and_disappears(site):
     page = open_page()
     widget = page.locator("#active-tasks")
     sync_api.expect(widget).to_be_hidden()
-    task_id = submit(http, stages=1, seconds=3)
+    task_id = http.submit(stages=1, seconds=3)
     page.goto(http.base + "/tasks/new")  # the widget is in every page's layout
     sync_api.expect(widget).to_be_visible()
     sync_api.expect(widget).to_contain_text(task_id[:8])
@@ -121,13 +108,13 @@ def test_active_tasks_widget_appears_and_disappears(site):
 def test_the_same_cancel_works_with_javascript_off(site):
     http, open_page = site
     page = open_page(javascript=False)
-    task_id = submit(http, stages=2, seconds=60)
+    task_id = http.submit(stages=2, seconds=60)
     page.goto(f"{http.base}/tasks/{task_id}")
     page.click("#task-status button.danger")
     sync_api.expect(page.locator("#messages")).to_contain_text(
         re.compile("Cancellation requested|Task cancelled")
     )
-    wait_for(lambda: http.call("GET", f"/tasks/{task_id}")[1]["state"] == "cancelled", 10, 0.1)
+    wait_for(lambda: http.task(task_id)["state"] == "cancelled", 10, 0.1)
     page.reload()
     sync_api.expect(page.locator("#task-status .badge").first).to_have_text("Cancelled")
 
@@ -157,7 +144,7 @@ def test_create_use_and_revoke_an_api_token(site):
 def test_switch_to_chinese_in_the_footer_and_it_sticks(site):
     http, open_page = site
     page = open_page()
-    task_id = submit(http, stages=1, seconds=60, message="会议录音")
+    task_id = http.submit(stages=1, seconds=60, message="会议录音")
     page.goto(f"{http.base}/tasks/{task_id}")
     page.click("footer button[value=zh_Hans_CN]")
     sync_api.expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
@@ -178,7 +165,7 @@ def test_switch_to_chinese_in_the_footer_and_it_sticks(site):
 def test_pages_fit_phone_and_desktop_widths_in_light_and_dark(site):
     http, open_page = site
     page = open_page()
-    task_id = submit(http, stages=2, seconds=0)
+    task_id = http.submit(stages=2, seconds=0)
     ARTIFACTS.mkdir(exist_ok=True)
     for scheme, width in [("light", 1280), ("dark", 1280), ("light", 390), ("dark", 390)]:
         page.emulate_media(color_scheme=scheme)

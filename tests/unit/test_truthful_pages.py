@@ -8,17 +8,10 @@ from datetime import UTC, datetime
 from app.extensions import db
 from app.models import Task
 from app.schemas import outputs
-from app.services import accounts, commands, lease
+from app.services import lease
 from app.web.filters import shown_value
 from app.web.labels import stage_shown_state
-
-
-def submit(app, owner="alice", **params):
-    with app.app_context():
-        user = accounts.find_user(owner)
-        return commands.submit(
-            user, "demo", {"stages": 2, "seconds": 0, **params}, 6, actor=owner
-        ).id
+from tests.conftest import submit_demo
 
 
 def start(app, task_id):
@@ -29,7 +22,7 @@ def start(app, task_id):
 
 
 def test_a_poll_that_finds_another_state_clears_flashes_and_triggers_the_widget(browser, app):
-    task_id = submit(app)
+    task_id = submit_demo(app)
     browser.login("alice")
     same = browser.get(f"/tasks/{task_id}/status?seen=queued")
     assert "HX-Trigger" not in same.headers
@@ -46,7 +39,7 @@ def test_a_poll_that_finds_another_state_clears_flashes_and_triggers_the_widget(
 
 
 def test_a_task_between_stages_is_waiting_and_one_in_back_off_is_retrying(browser, app):
-    task_id = submit(app)
+    task_id = submit_demo(app)
     browser.login("alice")
     with app.app_context():
         lease.finish_stage(start(app, task_id), {})  # stage 2 now waits in the queue
@@ -91,7 +84,7 @@ def test_values_read_as_a_person_would_write_them(app):
 
 
 def test_params_are_shown_by_their_titles(browser, app):
-    task_id = submit(app, seconds=1.0, message="会议录音")
+    task_id = submit_demo(app, seconds=1.0, message="会议录音")
     html = browser.login("alice").get(f"/tasks/{task_id}").data.decode()
     assert "<dt>Seconds per stage</dt><dd>1</dd>" in html
     assert "<dt>Message</dt><dd>会议录音</dd>" in html
@@ -102,7 +95,7 @@ def test_an_empty_list_says_why_and_offers_a_way_back(browser, app):
     browser.login("alice")
     html = browser.get("/tasks").data.decode()
     assert "No tasks yet" in html and "Submit your first task" in html
-    submit(app)
+    submit_demo(app)
     html = browser.get("/tasks?status=failed").data.decode()
     assert "No failed tasks" in html and 'href="/tasks">Show all tasks' in html
     assert "No tasks being cancelled" in browser.get("/tasks?status=cancelling").data.decode()
@@ -114,14 +107,14 @@ def test_an_empty_list_says_why_and_offers_a_way_back(browser, app):
 
 def test_the_widget_shows_six_and_counts_the_rest(browser, app):
     for _ in range(8):
-        submit(app)
+        submit_demo(app)
     html = browser.login("alice").get("/widgets/active").data.decode()
     assert html.count("<li>") == 6
     assert "and 2 more of yours" in html
 
 
 def test_the_dashboard_refreshes_its_tiles_with_the_chart_out_of_band(browser, app):
-    submit(app)
+    submit_demo(app)
     browser.login("alice")
     page = browser.get("/").data.decode()
     assert 'hx-get="/dashboard/live"' in page and 'hx-disinherit="*"' in page

@@ -4,16 +4,9 @@ import pytest
 
 from app.extensions import db
 from app.models import Task
-from app.services import accounts, commands, lease
+from app.services import lease
 from app.services.states import TERMINAL_STATES
-
-
-def submit(app, owner="alice", **params):
-    with app.app_context():
-        user = accounts.find_user(owner)
-        return commands.submit(
-            user, "demo", {"stages": 2, "seconds": 0, **params}, 6, actor=owner
-        ).id
+from tests.conftest import submit_demo
 
 
 def finish(app, task_id):
@@ -40,7 +33,7 @@ def finish(app, task_id):
     ],
 )
 def test_pages_need_a_login(client, app, path):
-    task_id = submit(app)
+    task_id = submit_demo(app)
     response = client.get(path.replace("X", task_id))
     assert response.status_code == 302 and "/login" in response.location
 
@@ -49,14 +42,14 @@ def test_pages_need_a_login(client, app, path):
     "path", ["/", "/tasks", "/tasks/new", "/tasks/new?type=demo", "/tasks/X", "/tokens"]
 )
 def test_every_page_renders_with_htmx_served_locally(browser, app, path):
-    task_id = submit(app)
+    task_id = submit_demo(app)
     page = browser.login("alice").get(path.replace("X", task_id))
     assert page.status_code == 200
     assert '<script src="/static/vendor/htmx.min.js' in page.data.decode()
 
 
 def test_the_widget_fragment_is_a_fragment_not_a_page(browser, app):
-    submit(app)
+    submit_demo(app)
     widget = browser.login("alice").get("/widgets/active")
     html = widget.data.decode()
     assert widget.status_code == 200 and html.lstrip().startswith('<aside id="active-tasks"')
@@ -71,7 +64,7 @@ def test_htmx_is_vendored_with_its_licence(client):
 
 
 def test_status_fragment_polls_while_active_and_stops_when_terminal(browser, app):
-    task_id = submit(app)
+    task_id = submit_demo(app)
     browser.login("alice")
     active = browser.get(f"/tasks/{task_id}/status")
     assert active.status_code == 200 and 'hx-trigger="every 1500ms"' in active.data.decode()
@@ -90,7 +83,7 @@ def test_status_fragment_polls_while_active_and_stops_when_terminal(browser, app
 
 
 def test_list_rows_poll_while_any_visible_row_is_active(browser, app):
-    task_id = submit(app)
+    task_id = submit_demo(app)
     browser.login("alice")
     assert 'hx-trigger="every 3s"' in browser.get("/tasks").data.decode()
     finish(app, task_id)
@@ -100,7 +93,7 @@ def test_list_rows_poll_while_any_visible_row_is_active(browser, app):
 
 
 def test_list_rows_show_stage_progress_and_actions(browser, app):
-    submit(app)
+    submit_demo(app)
     html = browser.login("alice").get("/tasks").data.decode()
     assert "1/2 · step 1" in html and "<progress" in html
     assert "Cancel" in html and 'name="task_ids"' in html and 'form="bulk-form"' in html
@@ -111,7 +104,7 @@ def test_active_widget_lists_active_tasks_and_hides_when_none(browser, app):
     empty = browser.get("/widgets/active").data.decode()
     root = empty.split(">")[0]
     assert " hidden" in root and 'hx-trigger="every 30s, task-changed from:body"' in root
-    task_id = submit(app)
+    task_id = submit_demo(app)
     page = browser.get("/tasks").data.decode()
     assert '<aside id="active-tasks"' in page  # rendered as markup in the layout, not as text
     busy = browser.get("/widgets/active").data.decode()
@@ -124,7 +117,7 @@ def test_active_widget_lists_active_tasks_and_hides_when_none(browser, app):
 
 
 def test_user_text_is_escaped_everywhere(browser, app):
-    task_id = submit(app, message='<script>alert("x")</script>')
+    task_id = submit_demo(app, message='<script>alert("x")</script>')
     browser.login("alice")
     for path in (f"/tasks/{task_id}", "/tasks", "/tasks?q=<script>"):
         html = browser.get(path).data.decode()
@@ -133,7 +126,7 @@ def test_user_text_is_escaped_everywhere(browser, app):
 
 
 def test_another_users_task_is_a_403_page(browser, app):
-    task_id = submit(app, owner="bob")
+    task_id = submit_demo(app, owner="bob")
     response = browser.login("alice").get(f"/tasks/{task_id}")
     assert response.status_code == 403
     assert b"You don&#39;t have permission to access this task" in response.data
@@ -141,7 +134,7 @@ def test_another_users_task_is_a_403_page(browser, app):
 
 
 def test_posts_without_a_csrf_token_are_refused(browser, client, app):
-    task_id = submit(app)
+    task_id = submit_demo(app)
     browser.login("alice")
     refused = client.post(f"/tasks/{task_id}/cancel", data={"reason": "forged"})
     assert refused.status_code == 400 and b"The form has expired" in refused.data
@@ -152,7 +145,7 @@ def test_posts_without_a_csrf_token_are_refused(browser, client, app):
 
 
 def test_cancel_works_without_javascript_and_says_what_happened(browser, app):
-    task_id = submit(app)
+    task_id = submit_demo(app)
     browser.login("alice")
     response = browser.post(f"/tasks/{task_id}/cancel", {"reason": "no longer needed"})
     assert response.status_code == 302 and response.location == f"/tasks/{task_id}"
@@ -164,7 +157,7 @@ def test_cancel_works_without_javascript_and_says_what_happened(browser, app):
 
 
 def test_retry_lands_on_the_new_task_showing_reused_stages(browser, app):
-    task_id = submit(app, stages=3, fail_at=2)
+    task_id = submit_demo(app, stages=3, fail_at=2)
     with app.app_context():
         t = db.session.get(Task, task_id)
         lease.finish_stage(lease.start_stage(t.id, 0, 1), {"n": 1})
@@ -200,7 +193,7 @@ def test_new_task_form_is_built_from_the_schema_and_keeps_values_on_error(browse
 
 
 def test_bulk_cancel_of_selected_tasks_and_cancel_all(browser, app):
-    first, second, third = (submit(app) for _ in range(3))
+    first, second, third = (submit_demo(app) for _ in range(3))
     browser.login("alice")
     response = browser.post(
         "/tasks/bulk",
@@ -217,7 +210,7 @@ def test_bulk_cancel_of_selected_tasks_and_cancel_all(browser, app):
 
 
 def test_priority_change_from_the_detail_page(browser, app):
-    task_id = submit(app)
+    task_id = submit_demo(app)
     browser.login("alice")
     browser.post(f"/tasks/{task_id}/priority", {"priority": "1"})
     with app.app_context():
