@@ -31,6 +31,15 @@ CSP = {
 talisman = Talisman()
 # Downloads of what stages produced: a stage's HTML or SVG must never act as a page of this site.
 sandboxed = talisman(content_security_policy="sandbox; default-src 'none'")
+# A stage's HTML shown in a frame of the task page: sandboxed (no script, an origin of its
+# own), its inline style and data: images only, framed by this site alone.
+previewed = talisman(
+    content_security_policy=(
+        "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        "frame-ancestors 'self'"
+    ),
+    frame_options="SAMEORIGIN",
+)
 limiter = Limiter(key_func=get_remote_address)
 
 

@@ -6,9 +6,11 @@ never rendered as a page of this site.
 """
 
 from flask import Response, send_file, stream_with_context
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.services import artifacts, logs
+from app.services.errors import NotFound
 
 
 def artifact_download(task_id: str, name: str) -> Response:
@@ -17,6 +19,14 @@ def artifact_download(task_id: str, name: str) -> Response:
         path, mimetype=row.content_type, as_attachment=True, download_name=row.name
     )
     return response
+
+
+def artifact_preview(task_id: str, name: str) -> Response:
+    """An HTML artifact shown inline, in the task page's sandboxed frame (security.previewed)."""
+    row, path = artifacts.locate(current_user, task_id, name)
+    if row.content_type != "text/html":
+        raise NotFound(gettext("Only HTML artifacts have a preview"))
+    return send_file(path, mimetype="text/html; charset=utf-8")
 
 
 def log_download(task_id: str) -> Response:

@@ -21,6 +21,7 @@ from app.api.spec import spec
 from app.extensions import db
 from app.models import User
 from app.services import accounts, bulk, commands, dispatch
+from app.services.states import TERMINAL_STATES
 from tasks.worker import consumer_for
 from tests import backends
 
@@ -177,6 +178,23 @@ def submit_demo(app, owner="alice", **params) -> str:
         return commands.submit(
             user, "demo", {"stages": 2, "seconds": 0, **params}, 6, actor=owner
         ).id
+
+
+def api_submit(api_as, task_type: str, **params) -> str:
+    """Submit through the JSON API as `api_as` (the `api` fixture's client); the new task's id."""
+    response = api_as.post("/tasks", json={"type": task_type, "params": params})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def finished(api_as, task_id: str, timeout: float = 60) -> dict:
+    """The task once it has ended, as the API shows it."""
+
+    def ended():
+        task = api_as.get(f"/tasks/{task_id}").get_json()
+        return task["state"] in TERMINAL_STATES and task
+
+    return wait_for(ended, timeout=timeout, interval=0.1)
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02):

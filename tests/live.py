@@ -49,6 +49,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Short timeouts standing in for the defaults in crash tests (heartbeat timeout 2 s, not 60 s).
+FAST_RECOVERY = {
+    "TASKDECK_HEARTBEAT_INTERVAL": "0.3",
+    "TASKDECK_HEARTBEAT_TIMEOUT": "2",
+    "TASKDECK_REAPER_INTERVAL": "0.5",
+    "TASKDECK_SHUTDOWN_GRACE": "1",
+}
+
+
 class Http:
     """Plain JSON-over-HTTP client with a bearer token, like curl."""
 
@@ -171,10 +180,8 @@ class Deck:
         assert status == 200, body
         return body
 
-    def submit(self, **params) -> str:
-        status, body = self.http.call("POST", "/tasks", {"type": "demo", "params": params})
-        assert status == 201, body
-        return body["id"]
+    def submit(self, task_type="demo", **params) -> str:
+        return self.http.submit(task_type, **params)
 
     def close(self) -> None:
         for process in self.workers:

@@ -63,15 +63,21 @@ def filesize(size: int) -> str:
     return f"{int(value)} B" if unit == "B" else f"{format_decimal(value, '0.0')} {unit}"
 
 
+SHOWN_MAX = 400
+
+
 @bp.app_template_filter("shown_value")
 def shown_value(value) -> str:
-    """A param or output value for reading: 5 for 5.0, Yes/No, — for none, JSON for the rest."""
+    """A param or output value for reading: 5 for 5.0, Yes/No, — for none, JSON for the rest.
+
+    Cut at SHOWN_MAX characters (a document's notes, its texts): the whole
+    value is in the task's JSON and behind the page's "Output as JSON".
+    """
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
         return gettext("Yes") if value else gettext("No")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
+    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from app import stagefiles
 from app.constants import LINE_NUMBER_MAX
-from app.security import sandboxed
+from app.security import previewed, sandboxed
 from app.services import logs, queries
 from app.services.states import TERMINAL_STATES
 from app.web import bp
@@ -44,3 +44,10 @@ def log_download(task_id):
 @login_required
 def artifact_download(task_id, name):
     return stagefiles.artifact_download(task_id, name)
+
+
+@bp.get("/tasks/<task_id:task_id>/preview/<name>")
+@previewed
+@login_required
+def artifact_preview(task_id, name):
+    return stagefiles.artifact_preview(task_id, name)

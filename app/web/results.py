@@ -1,5 +1,6 @@
 """A task's page, what it produced to look at: its artifacts split into files and images,
-the images as a paged grid, and a search box over its index (media_index's `index.sqlite`).
+the images as a paged grid, HTML in a sandboxed frame, and a search box over its index
+(media_index's `index.sqlite`).
 
 Thousands of thumbnails must not ride along with every status poll, so only
 the files are listed in the polled block; the grid and the search are drawn
@@ -50,6 +51,7 @@ def context(task_id: str, listed: list) -> dict:
         "query": query,
         "matches": matches,
         "search_error": error,
+        "previews": [a for a in listed if a.content_type == "text/html"],
         "images": {
             "shown": images[start : start + IMAGES_PER_PAGE],
             "total": len(images),

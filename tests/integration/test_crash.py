@@ -7,14 +7,7 @@ import signal
 from collections import Counter
 
 from tests.conftest import wait_for
-from tests.live import deck  # noqa: F401  (fixture)
-
-FAST = {
-    "TASKDECK_HEARTBEAT_INTERVAL": "0.3",
-    "TASKDECK_HEARTBEAT_TIMEOUT": "2",
-    "TASKDECK_REAPER_INTERVAL": "0.5",
-    "TASKDECK_SHUTDOWN_GRACE": "1",
-}
+from tests.live import FAST_RECOVERY, deck  # noqa: F401  (fixture)
 
 
 def stage_counts(task: dict, action: str) -> Counter:
@@ -22,7 +15,7 @@ def stage_counts(task: dict, action: str) -> Counter:
 
 
 def test_a_sigkilled_worker_s_stage_resumes_on_another_worker(deck):  # noqa: F811
-    d = deck(FAST)
+    d = deck(FAST_RECOVERY)
     first = d.start_worker()
     task_id = d.submit(stages=3, seconds=1.5)
     wait_for(lambda: d.task(task_id)["stage_index"] == 1 and d.task(task_id)["progress"] > 0.4, 20)
@@ -43,7 +36,7 @@ def test_a_sigkilled_worker_s_stage_resumes_on_another_worker(deck):  # noqa: F8
 
 
 def test_sigterm_hands_a_running_stage_back_and_a_restart_finishes_it(deck):  # noqa: F811
-    d = deck(FAST)
+    d = deck(FAST_RECOVERY)
     worker = d.start_worker()
     task_id = d.submit(stages=2, seconds=4)
     wait_for(lambda: d.task(task_id)["progress"] > 0.05, 20)
@@ -61,7 +54,7 @@ def test_sigterm_hands_a_running_stage_back_and_a_restart_finishes_it(deck):  # 
 
 
 def test_sigterm_lets_a_stage_that_ends_within_the_grace_period_finish(deck):  # noqa: F811
-    d = deck({**FAST, "TASKDECK_SHUTDOWN_GRACE": "10"})
+    d = deck({**FAST_RECOVERY, "TASKDECK_SHUTDOWN_GRACE": "10"})
     worker = d.start_worker()
     task_id = d.submit(stages=2, seconds=1.5)
     wait_for(lambda: d.task(task_id)["progress"] > 0.05, 20)

@@ -14,29 +14,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import wait_for
+from tests.conftest import api_submit, finished, wait_for
 from tests.library import make_library
-
-TERMINAL = ("succeeded", "partial_success", "failed", "cancelled")
 
 
 @pytest.fixture
 def files(app):
     return Path(app.config["FILES_ROOT"])
-
-
-def submit(api_as, **params):
-    response = api_as.post("/tasks", json={"type": "media_index", "params": params})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["id"]
-
-
-def finished(api_as, task_id, timeout=30):
-    def done():
-        task = api_as.get(f"/tasks/{task_id}").get_json()
-        return task["state"] in TERMINAL and task
-
-    return wait_for(done, timeout=timeout)
 
 
 def outputs(task) -> dict:
@@ -53,7 +37,7 @@ def test_a_folder_is_indexed_with_its_broken_image_a_failed_item(api, worker, fi
     worker(workers=1)
     make_library(files)
     alice = api("alice")
-    task = finished(alice, submit(alice, folder="library", thumb_size=64))
+    task = finished(alice, api_submit(alice, "media_index", folder="library", thumb_size=64))
     assert task["state"] == "partial_success", task
     out = outputs(task)
     assert out["scan"]["files"] == 8 and out["scan"]["by_kind"] == {"image": 5, "text": 3}
@@ -105,12 +89,12 @@ def test_a_re_run_reuses_unchanged_files(api, worker, files):
     worker(workers=1)
     library = make_library(files)
     alice = api("alice")
-    finished(alice, submit(alice, folder="library", thumbnails=False))
-    again = finished(alice, submit(alice, folder="library", thumbnails=False))
+    finished(alice, api_submit(alice, "media_index", folder="library", thumbnails=False))
+    again = finished(alice, api_submit(alice, "media_index", folder="library", thumbnails=False))
     assert outputs(again)["preprocess"] == {"processed": 0, "unchanged": 7, "failed": 1}
     note = library / "notes" / "会议.md"
     note.write_text(note.read_text() + "补充：下周再议。\n")
-    third = finished(alice, submit(alice, folder="library", thumbnails=False))
+    third = finished(alice, api_submit(alice, "media_index", folder="library", thumbnails=False))
     assert outputs(third)["preprocess"] == {"processed": 1, "unchanged": 6, "failed": 1}
     assert search(alice, third["id"], "下周再议") == ["library/notes/会议.md"]
 
@@ -123,7 +107,7 @@ def test_a_cancel_mid_preprocess_and_a_retry_resume_after_the_done_files(api, wo
         # ~16 KiB each: enough text that describing them takes a few seconds in all
         (bulk / f"note-{n:04}.txt").write_text(f"第 {n} 条笔记 note number {n}，内容。\n" * 500)
     alice = api("alice")
-    task_id = submit(alice, folder="bulk", thumbnails=False)
+    task_id = api_submit(alice, "media_index", folder="bulk", thumbnails=False)
 
     def done_items():
         stage = alice.get(f"/tasks/{task_id}").get_json()["stages"][1]
@@ -147,7 +131,7 @@ def test_only_the_owner_reads_the_index_and_the_thumbnails(api, worker, files):
     worker(workers=1)
     make_library(files)
     alice, bob = api("alice"), api("bob")
-    task = finished(alice, submit(alice, folder="library", thumb_size=64))
+    task = finished(alice, api_submit(alice, "media_index", folder="library", thumb_size=64))
     thumb = next(a["name"] for a in task_artifacts(alice, task) if a["name"].startswith("thumb"))
     assert bob.get(f"/tasks/{task['id']}/artifacts/{thumb}").status_code == 403
     assert bob.get(f"/tasks/{task['id']}/search?q=会议").status_code == 403
@@ -164,7 +148,7 @@ def test_the_task_page_shows_the_thumbnails_and_searches_the_index(api, worker, 
     worker(workers=1)
     make_library(files)
     alice = api("alice")
-    task = finished(alice, submit(alice, folder="library", thumb_size=64))
+    task = finished(alice, api_submit(alice, "media_index", folder="library", thumb_size=64))
     browser.login("alice")
     page = browser.get(f"/tasks/{task['id']}").data.decode()
     assert "Images (3)" in page and page.count(f"/tasks/{task['id']}/artifacts/thumb-") == 6

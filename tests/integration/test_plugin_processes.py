@@ -18,15 +18,16 @@ import pytest
 
 from tests import backends
 from tests.conftest import wait_for
-from tests.live import TASKDECK, deck, free_port, process_env, running_server  # noqa: F401
+from tests.live import (  # noqa: F401
+    FAST_RECOVERY,
+    TASKDECK,
+    deck,
+    free_port,
+    process_env,
+    running_server,
+)
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-FAST = {
-    "TASKDECK_HEARTBEAT_INTERVAL": "0.3",
-    "TASKDECK_HEARTBEAT_TIMEOUT": "2",
-    "TASKDECK_REAPER_INTERVAL": "0.5",
-    "TASKDECK_SHUTDOWN_GRACE": "1",
-}
 
 
 def alive(pid: int) -> bool:
@@ -59,7 +60,7 @@ def submit(d, task_type: str, **params) -> str:
 @pytest.fixture
 def plugin_deck(deck):  # noqa: F811
     """A deck (web + workers started by the test) loading tests/plugins, with fast recovery."""
-    return lambda: deck({**FAST, "TASKDECK_PIPELINES_PATH": str(PLUGINS)})
+    return lambda: deck({**FAST_RECOVERY, "TASKDECK_PIPELINES_PATH": str(PLUGINS)})
 
 
 # --- 1. SIGKILL in the middle of ctx.each ----------------------------------------------------

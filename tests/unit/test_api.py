@@ -282,13 +282,16 @@ def test_stats_count_by_state_and_type(api, app):
 
 def test_task_types_publish_stages_and_params_schema(api):
     items = {t["name"]: t for t in api("alice").get("/task-types").get_json()["items"]}
-    assert sorted(items) == ["demo", "media_index"]  # the built-in ones
+    assert sorted(items) == ["demo", "document", "media_index"]  # the built-in ones
     demo = items["demo"]
     assert demo["stages"] == ["step 1", "step 2", "step 3", "step 4"]
     assert demo["params_schema"]["properties"]["stages"]["maximum"] == 20
     media = items["media_index"]
     assert media["stages"] == ["scan", "preprocess", "thumbnails", "index"]
     assert media["params_schema"]["properties"]["folder"]["format"] == "taskdeck-folder"
+    document = items["document"]
+    assert document["stages"] == ["outline", "content", "cover", "render"]
+    assert document["params_schema"]["properties"]["sections"]["maximum"] == 30
 
 
 def test_openapi_document_describes_every_api_route(client, app):

@@ -27,6 +27,7 @@ FORMS = {
     "/language": {"lang": "en"},
     "/login": {"username": "alice", "password": PASSWORDS["alice"]},
 }
+ARTIFACT = "out.html"
 QUERIES = {"/api/v1/tasks/<task_id>/search": "?q=产物"}
 JSON = {
     "/api/v1/tasks": {"type": "demo", "params": {"stages": 1, "seconds": 0}},
@@ -70,10 +71,10 @@ def setup_case(app, rule):
             media.build_index(staged, [("notes/产物.md", "text", 6, "0" * 64, None, None, "产物")])
             artifacts.store(task.id, "index", media.INDEX, staged)
             db.session.commit()
-        if "<name>" in rule:  # an artifact, kept as the worker keeps one
+        if "<name>" in rule:  # an artifact, kept as the worker keeps one (HTML: a preview has one)
             staged = artifacts.staging_dir(task.id, 1) / "out.tmp"
-            staged.write_text("产物", encoding="utf-8")
-            artifacts.store(task.id, "step 1", "out.txt", staged)
+            staged.write_text("<p>产物</p>", encoding="utf-8")
+            artifacts.store(task.id, "step 1", ARTIFACT, staged)
             db.session.commit()
         token, _ = accounts.create_token(alice, "matrix")
         return task.id, token.id
@@ -81,7 +82,7 @@ def setup_case(app, rule):
 
 def concrete(rule, task_id, token_id):
     path = rule.replace("<task_id>", task_id).replace("<int:token_id>", str(token_id))
-    path = path.replace("<path:filename>", "css/taskdeck.css").replace("<name>", "out.txt")
+    path = path.replace("<path:filename>", "css/taskdeck.css").replace("<name>", ARTIFACT)
     return path + QUERIES.get(rule, "")
 
 
