@@ -46,6 +46,16 @@ HASH_CHUNK = 1024 * 1024
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".csv", ".log", ".json", ".rst"}
 # EXIF tags: DateTimeOriginal (in the Exif IFD), DateTime, Make, Model.
 EXIF_IFD, DATE_ORIGINAL, DATE, MAKE, MODEL = 0x8769, 0x9003, 0x0132, 0x010F, 0x0110
+# Images by their bytes that Pillow cannot decode (HEIC, camera raw, CAD, GIMP, JPEG XR):
+# indexed as images with what their name and path say, without a size or a thumbnail,
+# rather than counted as broken files.
+UNDECODED = {
+    "image/heic",
+    "image/x-canon-cr2",
+    "image/vnd.dwg",
+    "image/x-xcf",
+    "image/vnd.ms-photo",
+}
 INDEX = "index.sqlite"
 SEARCH_MAX = 100
 
@@ -161,7 +171,10 @@ def thumbnails(ctx, params):
         return {"made": 0}
     db = catalogue(params.folder)
     try:
-        rows = db.execute("SELECT sha256, min(path) FROM files WHERE kind = 'image' GROUP BY 1")
+        rows = db.execute(
+            "SELECT sha256, min(path) FROM files WHERE kind = 'image' AND width IS NOT NULL"
+            " GROUP BY 1"
+        )
         images = sorted(rows.fetchall())  # one thumbnail per distinct image: copies share it
     finally:
         db.close()
@@ -180,7 +193,10 @@ def thumbnails(ctx, params):
 def index(ctx, params):
     db = catalogue(params.folder)
     try:
-        rows = db.execute("SELECT path, kind, size, sha256, taken, camera, text FROM files")
+        rows = db.execute(
+            "SELECT path, kind, size, CASE WHEN width IS NULL THEN NULL ELSE sha256 END,"
+            " taken, camera, text FROM files"
+        )
         with tempfile.TemporaryDirectory() as work:
             target = Path(work) / INDEX
             count = build_index(target, rows, params.thumbnails)
@@ -191,7 +207,10 @@ def index(ctx, params):
 
 
 def build_index(target: Path, rows, thumbnails: bool = True) -> int:
-    """Write the search index: (path, kind, size, sha256, taken, camera, text) rows."""
+    """Write the search index: (path, kind, size, sha256, taken, camera, text) rows.
+
+    An image's sha256 names its thumbnail; None for one that has no thumbnail.
+    """
     out = sqlite3.connect(target)
     try:
         out.executescript(
@@ -201,7 +220,7 @@ def build_index(target: Path, rows, thumbnails: bool = True) -> int:
         )
         count = 0
         for path, kind, size, sha, taken, camera, text in rows:
-            thumb = thumb_name(sha) if kind == "image" and thumbnails else None
+            thumb = thumb_name(sha) if kind == "image" and sha and thumbnails else None
             out.execute("INSERT INTO files VALUES (?,?,?,?)", (path, kind, size, thumb))
             out.execute(
                 "INSERT INTO docs VALUES (?,?,?,?,?)",
@@ -249,7 +268,7 @@ def describe(path: Path, check: Callable[[], None]) -> tuple:
             check()
         kind, mime = kind_of(path, fh)
         width = height = taken = camera = text = None
-        if kind == "image":
+        if kind == "image" and mime not in UNDECODED:
             width, height, taken, camera = read_image(fh)
         elif kind == "text":
             text = read_text(fh)
