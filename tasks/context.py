@@ -111,7 +111,8 @@ class StageContext:
         self._handing_back = handing_back
         self._deadline = deadline  # monotonic; in-thread stages time out at their next check
         self._last_write = 0.0
-        self._on_cancel: list[Callable[[], None]] = []
+        self._on_cancel: list[Callable[[], str | None]] = []
+        self.cancel_notes: list[str] = []  # what on_cancel callbacks answered
         self.in_flight: str | None = None  # the item whose body runs now
 
     # --- progress, cancellation, logs ------------------------------------
@@ -142,20 +143,27 @@ class StageContext:
             self._run_on_cancel()
             raise TaskCancelled()
 
-    def on_cancel(self, callback: Callable[[], None]) -> None:
+    def on_cancel(self, callback: Callable[[], str | None]) -> None:
         """Register a callback that cancels remote work this stage started.
 
         It runs when a cancel or a timeout is noticed, not when a stopping
         worker hands the stage back: the next run finds the job in ctx.saved.
+        Text it returns (the remote's answer) is logged and, for a stage in
+        the worker's thread, added to the cancel's event.
         """
         self._on_cancel.append(callback)
 
     def _run_on_cancel(self) -> None:
         for callback in self._on_cancel:
             try:
-                callback()
+                said = callback()
             except Exception:  # the stop goes on; the log says why the remote side may linger
                 self.log("on_cancel callback failed:\n" + traceback.format_exc())
+            else:
+                if said is not None:
+                    self.cancel_notes.append(clean(str(said)))
+                    self.log(said)
+        self._on_cancel.clear()  # once: a timeout's check and a cancel's would both run them
 
     def log(self, message: Any) -> None:
         """A line (or lines) in the task's log, kept with the task."""

@@ -117,6 +117,10 @@ PRIVATE = (
     "TASKDECK_DATABASE_URL",
     "TASKDECK_QUEUE_URL",
     "TASKDECK_RATELIMIT_STORAGE_URL",
+    # Credentials only the worker's own pipelines (document, remote_job) may read.
+    "TASKDECK_LLM_KEY",
+    "TASKDECK_LLM_KEY_FILE",
+    "TASKDECK_SECRETS_FILE",
 )
 
 

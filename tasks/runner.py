@@ -163,7 +163,7 @@ class StageRunner:
             # No check before the run: start_stage has just seen the task runnable.
             output = call_stage(stage, ctx, pipeline.parse(run.params), run.outputs)
         except TaskCancelled:
-            ending = Ending("cancelled")
+            ending = Ending("cancelled", message="; ".join(ctx.cancel_notes) or None)
         except StageHandedBack:
             ending = Ending("handed_back")
         except StageTimedOut:
@@ -192,7 +192,7 @@ class StageRunner:
                 f"killed after its cancel_grace of {stage.cancel_grace:g} s"
                 if ending.forced
                 else "stopped inside the stage"
-            )
+            ) + (f"; {ending.message}" if ending.message else "")
             lease.stop_cancelled_stage(run, forced=ending.forced, reason=reason)
         elif ending.how == "handed_back":
             recovery.hand_back_stage(run)

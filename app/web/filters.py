@@ -81,3 +81,11 @@ def shown_value(value) -> str:
         return str(int(value))
     text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
     return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
+
+
+@bp.app_template_filter("clock_seconds")
+def clock_seconds(seconds) -> str:
+    """A moment in a recording: 1:05, or 1:02:05 past the hour."""
+    whole = int(seconds)
+    hours, minutes, secs = whole // 3600, whole // 60 % 60, whole % 60
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"

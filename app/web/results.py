@@ -1,12 +1,13 @@
 """A task's page, what it produced to look at: its artifacts split into files and images,
-the images as a paged grid, HTML in a sandboxed frame, and a search box over its index
-(media_index's `index.sqlite`).
+the images as a paged grid, HTML in a sandboxed frame, a transcript with its speakers,
+and a search box over its index (media_index's `index.sqlite`).
 
 Thousands of thumbnails must not ride along with every status poll, so only
 the files are listed in the polled block; the grid and the search are drawn
 with the page, and once more when the poll sees the task end.
 """
 
+import json
 import math
 
 from flask import request
@@ -52,6 +53,7 @@ def context(task_id: str, listed: list) -> dict:
         "matches": matches,
         "search_error": error,
         "previews": [a for a in listed if a.content_type == "text/html"],
+        "transcript": _transcript(task_id, listed),
         "images": {
             "shown": images[start : start + IMAGES_PER_PAGE],
             "total": len(images),
@@ -59,3 +61,19 @@ def context(task_id: str, listed: list) -> dict:
             "pages": pages,
         },
     }
+
+
+TRANSCRIPT = "transcript.json"
+TRANSCRIPT_SHOWN = 2000  # segments on the page; the artifacts hold them all
+
+
+def _transcript(task_id: str, listed: list) -> list[dict] | None:
+    """The segments of a `transcribe` task's transcript.json, to read on its page."""
+    if not any(a.name == TRANSCRIPT for a in listed):
+        return None
+    _, path = artifacts.locate(current_user, task_id, TRANSCRIPT)
+    try:
+        segments = json.loads(path.read_text(encoding="utf-8"))["segments"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not what transcribe writes: the file is still in the list to download
+    return segments[:TRANSCRIPT_SHOWN] if isinstance(segments, list) else None

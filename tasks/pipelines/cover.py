@@ -75,14 +75,27 @@ def _fitted(pen, title: str, path, face, width: int) -> tuple[int, list[str]]:
         lines = _wrapped(pen, title, _font(path, face, size), width)
         if len(lines) <= 4:
             return size, lines
-    return 40, _wrapped(pen, title, _font(path, face, 40), width)[:4]
+    small = _font(path, face, 40)
+    lines = _wrapped(pen, title, small, width)
+    if len(lines) > 4:  # the rest does not fit: the fourth line ends with …
+        last = lines[3]
+        while last and pen.textlength(last + "…", font=small) > width:
+            last = last[:-1]
+        lines = [*lines[:3], last + "…"]
+    return 40, lines
 
 
 def _wrapped(pen, text: str, face, width: int) -> list[str]:
     """Lines no wider than `width`: at spaces for words, anywhere in Chinese."""
     lines: list[str] = []
     line = ""
-    for piece in _pieces(" ".join(text.split())):
+    pieces = (
+        bit
+        for piece in _pieces(" ".join(text.split()))
+        # A word wider than the line (a long URL, a name with no spaces) breaks anywhere.
+        for bit in (list(piece) if pen.textlength(piece.strip(), font=face) > width else [piece])
+    )
+    for piece in pieces:
         trial = line + piece
         if line and pen.textlength(trial.strip(), font=face) > width:
             lines.append(line.strip())

@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from tasks.context import clean
 from tasks.pipelines import cover as covers
 from tasks.pipelines import engines, notes
 from tasks.pipelines.authoring import N_, Params, Pipeline
@@ -53,18 +54,22 @@ class DocumentParams(Params):
         ),
     )
 
-    @field_validator("title", "notes")
+    @field_validator("title")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
+    def _one_line(cls, value: str) -> str:
+        value = " ".join(value.split())  # a line break would end the Markdown heading
+        if not value:
             raise ValueError("must not be blank")
         return value
 
     @field_validator("notes")
     @classmethod
-    def _at_most_200_kb(cls, value: str) -> str:
+    def _readable_and_at_most_200_kb(cls, value: str) -> str:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")  # a browser's line ends
         if len(value.encode("utf-8", "surrogatepass")) > NOTES_MAX_BYTES:
             raise ValueError(f"must be at most {NOTES_MAX_BYTES:,} bytes in UTF-8")
+        if not notes.sentences(value):
+            raise ValueError("must hold some text, not only blanks, markers or headings' #")
         return value
 
     @field_validator("engine")
@@ -102,8 +107,12 @@ def content(ctx, params, outline):
     """
     titles = outline["sections"]
     material = notes.outline(params.notes, params.sections)[0]  # the same notes: the same cut
+    if [s.title for s in material] != titles:  # e.g. a new jieba between a run and its retry
+        raise RuntimeError(
+            "The notes' outline has changed since the outline stage; retry from scratch"
+        )
     writer = engines.engine(params.engine)
-    texts = ctx.saved.get("texts", {})
+    texts = dict(ctx.saved.get("texts", {}))
     numbered = list(enumerate(titles, 1))
     for number, title in ctx.each(numbered, key=lambda pair: f"section {pair[0]}"):
         ctx.check_cancelled()
@@ -111,7 +120,7 @@ def content(ctx, params, outline):
             continue
         said = tuple(material[number - 1].sentences) if number <= len(material) else ()
         request = engines.Request(params.title, title, said, number, len(titles))
-        texts[str(number)] = writer.write(request)
+        texts[str(number)] = clean(writer.write(request))
         ctx.save({"texts": texts})  # before the item is recorded done: a kill redoes only it
         ctx.log(f"section {number} of {len(titles)} written ({len(texts[str(number)])} chars)")
     return {

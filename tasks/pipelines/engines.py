@@ -5,22 +5,19 @@ carry its words best and keeps them in the notes' order; no network, same
 answer every time. `openai` asks any OpenAI-compatible chat endpoint
 (`TASKDECK_LLM_URL`, `TASKDECK_LLM_MODEL`; the key from `TASKDECK_LLM_KEY`
 or the file `TASKDECK_LLM_KEY_FILE` names). The key is read when a section
-is written and goes only into the request's Authorization header: never
-into params, logs, events or an error's text.
+is written and goes only into the request's Authorization header (bearer.py):
+never into params, logs, events or an error's text.
 """
 
-import json
 import os
 import re
-import stat
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
+from tasks.pipelines.bearer import Http, RemoteError
 from tasks.pipelines.notes import words
+from tasks.pipelines.secrets import private_text
 
 URL_ENV, MODEL_ENV, KEY_ENV, KEY_FILE_ENV = (
     "TASKDECK_LLM_URL",
@@ -31,7 +28,6 @@ URL_ENV, MODEL_ENV, KEY_ENV, KEY_FILE_ENV = (
 KEPT = 6  # sentences an extractive section keeps at most
 PER_PARAGRAPH = 3
 TIMEOUT = 120
-ANSWER_MAX = 64 * 1024
 # Chinese characters and full-width punctuation: no space between such sentences.
 WIDE = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
@@ -84,9 +80,11 @@ class OpenAI:
     """Any endpoint that speaks OpenAI's `POST {url}/chat/completions`."""
 
     def __init__(self, url: str, model: str):
-        self.url, self.model = url.rstrip("/") + "/chat/completions", model
+        self.url, self.model = url.rstrip("/"), model
 
     def write(self, request: Request) -> str:
+        if not request.sentences:
+            raise ValueError(f"The notes have nothing for section {request.heading!r}")
         prompt = (
             f"Write section {request.number} of {request.of}, titled “{request.heading}”, of a "
             f"document titled “{request.document}”. Use only these notes, in their language. "
@@ -94,27 +92,17 @@ class OpenAI:
             + "\n".join(request.sentences)
         )
         body = {"model": self.model, "messages": [{"role": "user", "content": prompt}]}
-        call = urllib.request.Request(
-            self.url,
-            data=json.dumps(body, ensure_ascii=False).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {_key()}"},
-        )
-        try:
-            with urllib.request.urlopen(call, timeout=TIMEOUT) as response:
-                answer = json.loads(response.read(ANSWER_MAX + 1)[:ANSWER_MAX])
-        except urllib.error.HTTPError as exc:
-            with exc:
-                said = exc.read(300).decode("utf-8", "replace")
-            raise RuntimeError(f"The language model answered {exc.code}: {said}") from None
-        except (OSError, ValueError) as exc:  # the key is in no exception's text
-            raise RuntimeError(f"The language model could not be asked: {exc}") from None
+        http = Http(self.url, _key(), timeout=TIMEOUT)
+        status, answer = http.call("POST", "/chat/completions", body)
+        if status != 200:
+            raise RemoteError(f"The language model answered {status}: {http.said(answer)}")
         try:
             text = answer["choices"][0]["message"]["content"].strip()
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise RuntimeError("The language model's answer has no text") from None
+            raise RemoteError("The language model's answer has no text") from None
         if not text:
-            raise RuntimeError("The language model answered with no text")
-        return text
+            raise RemoteError("The language model answered with no text")
+        return http.scrub(text)
 
 
 def _key() -> str:
@@ -122,12 +110,7 @@ def _key() -> str:
     if os.environ.get(KEY_ENV):
         return os.environ[KEY_ENV].strip()
     path = os.environ.get(KEY_FILE_ENV)
-    if not path:
-        return ""
-    mode = Path(path).stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise RuntimeError(f"{KEY_FILE_ENV} must be readable by its owner only (chmod 600)")
-    return Path(path).read_text().strip()
+    return private_text(path, KEY_FILE_ENV).strip() if path else ""
 
 
 def configured() -> list[str]:

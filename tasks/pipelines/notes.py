@@ -7,6 +7,7 @@ are jieba's for Chinese (it segments text that has no spaces) and plain
 letter runs for other scripts; both go through one stop list.
 """
 
+import functools
 import logging
 import math
 import re
@@ -17,7 +18,9 @@ import jieba
 
 jieba.setLogLevel(logging.WARNING)  # not "Building prefix dict…" in every worker's log
 
-HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$")
+# The title's closing #s and spaces are stripped in Python: a regex for them backtracks
+# quadratically on a long line of spaces.
+HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+)$")
 # A sentence ends at . ! ? (then a space), at 。！？ or at a blank line.
 SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)(?=\s)|\n\s*\n")
 HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -54,8 +57,12 @@ def sentences(text: str) -> list[str]:
     return [part for part in parts if part]
 
 
-def words(text: str) -> list[str]:
-    """The words that carry meaning: jieba's for Chinese, letter runs for others; no stop words."""
+@functools.lru_cache(maxsize=1 << 16)
+def words(text: str) -> tuple[str, ...]:
+    """The words that carry meaning: jieba's for Chinese, letter runs for others; no stop words.
+
+    Kept per sentence: titling a section and scoring its sentences ask again.
+    """
     found = []
     for token in jieba.cut(text) if HAN.search(text) else LATIN_WORD.findall(text):
         token = token.strip().lower()
@@ -63,14 +70,22 @@ def words(text: str) -> list[str]:
             continue
         if HAN.search(token) and len(token) >= 2 or LATIN_WORD.fullmatch(token):
             found.append(token)
-    return found
+    return tuple(found)
 
 
 def outline(text: str, most: int) -> tuple[list[Section], str]:
     """At most `most` sections: the notes' headings if they have some, else keyword clusters.
 
-    The second value says which: "headings" or "keywords".
+    The second value says which: "headings" or "keywords". The same notes
+    always give the same outline; the last few are kept (a stage asks again
+    after each failed item).
     """
+    found, source = _outline(text, most)
+    return [Section(s.title, list(s.sentences)) for s in found], source
+
+
+@functools.lru_cache(maxsize=4)
+def _outline(text: str, most: int) -> tuple[list[Section], str]:
     by_heading = _headings(text)
     if by_heading:
         return _folded(by_heading, most), "headings"
@@ -92,7 +107,7 @@ def _headings(text: str) -> list[Section]:
             said = sentences("\n".join(body))
             if title is not None or said:
                 found.append(Section(title or "", said))
-            title, body = match.group(2).strip(), []
+            title, body = match.group(2).rstrip(" \t#").strip(), []
         else:
             body.append(line)  # a lower heading is a sentence of its section
     if found and not found[0].title:  # a preamble: the first section's opening

@@ -171,19 +171,21 @@ def test_the_openai_engine_writes_with_the_endpoint_and_never_shows_its_key(
         task_id = api_submit(alice, "document", title="模型", notes=HEADED_NOTES, engine="openai")
         task = finished(alice, task_id)
         assert task["state"] == "partial_success"
-        assert sorted(endpoint.asked) == [1, 2, 3, 4] and endpoint.keys == {f"Bearer {KEY}"}
+        # Section 3 ("Empty") has no notes: a failed item, the endpoint never asked for it.
+        assert sorted(endpoint.asked) == [1, 2, 4] and endpoint.keys == {f"Bearer {KEY}"}
         texts = outputs(task)["content"]["texts"]
         assert texts["1"] == "第 1 节由模型写成。\n\nSection 1, written by tiny-model."
-        (failed,) = task["failed_items"]
-        assert failed["key"] == "section 2"
-        assert (
-            "answered 500" in failed["error"] and "model overloaded at section 2" in failed["error"]
-        )
+        failed = {i["key"]: i["error"] for i in task["failed_items"]}
+        assert sorted(failed) == ["section 2", "section 3"]
+        assert "answered 500" in failed["section 2"]
+        assert "model overloaded at section 2" in failed["section 2"]
+        assert "nothing for section 'Empty'" in failed["section 3"]
         endpoint.fail.clear()
         retry = alice.post(f"/tasks/{task_id}/retry", json={}).get_json()
         again = finished(alice, retry["new_task_id"])
-        assert again["state"] == "succeeded"
-        assert sorted(endpoint.asked) == [1, 2, 2, 3, 4]  # only the failed section, again
+        assert again["state"] == "partial_success"  # section 3 has still nothing to write from
+        assert [i["key"] for i in again["failed_items"]] == ["section 3"]
+        assert sorted(endpoint.asked) == [1, 2, 2, 4]  # only the failed section, again
         assert "第 2 节" in outputs(again)["content"]["texts"]["2"]
         for shown in (
             alice.get(f"/tasks/{task_id}").data,
@@ -219,3 +221,34 @@ def test_a_cancel_mid_content_then_a_retry_goes_on_at_the_next_section(api, work
         assert set(asked_after).isdisjoint(range(1, done + 1))  # the written ones not again
         assert sorted(set(asked_before + asked_after)) == list(range(1, 9))
         assert len(outputs(task)["content"]["texts"]) == 8
+
+
+def test_the_key_is_never_sent_elsewhere_or_shown_when_an_endpoint_echoes_it(
+    api, worker, monkeypatch
+):
+    with serving(echo=(1,)) as (endpoint, url):
+        monkeypatch.setenv("TASKDECK_LLM_URL", url)
+        monkeypatch.setenv("TASKDECK_LLM_KEY", KEY)
+        worker(workers=1)
+        alice = api("alice")
+        task = finished(
+            alice,
+            api_submit(
+                alice, "document", title="t", notes=HEADED_NOTES, sections=2, engine="openai"
+            ),
+        )
+        failed = {i["key"]: i["error"] for i in task["failed_items"]}
+        assert failed["section 1"].endswith("cannot use Bearer **** here")  # blanked
+        monkeypatch.setenv("TASKDECK_LLM_URL", url.replace("/v1", "/moved/v1"))
+        moved = finished(
+            alice,
+            api_submit(
+                alice, "document", title="t", notes=HEADED_NOTES, sections=1, engine="openai"
+            ),
+        )
+        (error,) = [i["error"] for i in moved["failed_items"]]
+        assert "answered 302" in error  # not followed: the key would go where it points
+        assert endpoint.asked == [1, 2]  # the moved request reached no model
+        for task_id in (task["id"], moved["id"]):
+            for path in ("", "/logs", "/logs.txt"):
+                assert KEY not in alice.get(f"/tasks/{task_id}{path}").get_data(as_text=True)

@@ -282,7 +282,7 @@ def test_stats_count_by_state_and_type(api, app):
 
 def test_task_types_publish_stages_and_params_schema(api):
     items = {t["name"]: t for t in api("alice").get("/task-types").get_json()["items"]}
-    assert sorted(items) == ["demo", "document", "media_index"]  # the built-in ones
+    assert sorted(items) == ["demo", "document", "media_index", "remote_job", "transcribe"]
     demo = items["demo"]
     assert demo["stages"] == ["step 1", "step 2", "step 3", "step 4"]
     assert demo["params_schema"]["properties"]["stages"]["maximum"] == 20

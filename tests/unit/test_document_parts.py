@@ -27,8 +27,8 @@ def test_sentences_split_chinese_and_english_lists_and_headings():
 
 
 def test_words_segment_chinese_and_drop_stop_words():
-    assert notes.words("我们讨论了发布计划") == ["讨论", "发布", "计划"]
-    assert notes.words("The release plan and the budget") == ["release", "plan", "budget"]
+    assert notes.words("我们讨论了发布计划") == ("讨论", "发布", "计划")
+    assert notes.words("The release plan and the budget") == ("release", "plan", "budget")
 
 
 def test_headings_make_the_sections_and_later_ones_fold_into_the_last():
@@ -74,7 +74,7 @@ def test_the_key_file_must_be_the_owner_s_alone(tmp_path, monkeypatch):
     monkeypatch.delenv(engines.KEY_ENV, raising=False)
     monkeypatch.setenv(engines.KEY_FILE_ENV, str(key))
     os.chmod(key, 0o640)
-    with pytest.raises(RuntimeError, match="owner only") as refused:
+    with pytest.raises(ValueError, match="owner only") as refused:
         engines._key()
     assert "sk-secret" not in str(refused.value)
     os.chmod(key, 0o600)
@@ -90,7 +90,7 @@ def test_openai_is_offered_only_when_its_endpoint_is_set(monkeypatch):
         engines.engine("openai")
     monkeypatch.setenv(engines.URL_ENV, "http://127.0.0.1:9/v1")
     assert engines.configured() == ["extractive", "openai"]
-    assert engines.engine("openai").url == "http://127.0.0.1:9/v1/chat/completions"
+    assert engines.engine("openai").url == "http://127.0.0.1:9/v1"
 
 
 def test_a_chinese_title_gets_a_cjk_font_and_fits_the_cover(tmp_path):
@@ -120,3 +120,29 @@ def test_the_html_page_escapes_everything_and_runs_no_script():
     assert "<script" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
     assert "<h1>&lt;b&gt;T&lt;/b&gt;</h1>" in html and "<h2>&lt;i&gt;h&lt;/i&gt;</h2>" in html
     assert "<p>p2</p>" in html and 'class="missing"' in html
+
+
+def test_a_heading_line_of_200_kb_of_spaces_is_read_at_once():
+    found, source = notes.outline("# a" + " " * 200_000 + "b #\nText under it.", 3)
+    assert source == "headings" and found[0].title.startswith("a ") and found[0].title[-1] == "b"
+
+
+def test_notes_from_a_browser_s_form_and_titles_are_tidied_and_empty_notes_refused():
+    from tasks.pipelines.document import document
+
+    params = document.parse({"title": " 计划\r\n 第二行 ", "notes": "第一行\r\n第二行。\r\n"})
+    assert params.title == "计划 第二行" and params.notes == "第一行\n第二行。\n"
+    assert notes.sentences(params.notes) == ["第一行第二行。"]  # no space from the \r\n
+    with pytest.raises(ValueError, match="must hold some text"):
+        document.parse({"title": "t", "notes": "# \n- \n1. \n"})
+
+
+def test_a_long_word_in_a_title_breaks_to_fit_the_cover(tmp_path):
+    path, face = cover.font("x")
+    with Image.new("RGB", cover.SIZE) as image:
+        pen = ImageDraw.Draw(image)
+        width = cover.SIZE[0] - 2 * cover.MARGIN
+        size, lines = cover._fitted(pen, "https://example.com/" + "a" * 180, path, face, width)
+        face_used = cover._font(path, face, size)
+        assert all(pen.textlength(line, font=face_used) <= width for line in lines)
+        assert len(lines) <= 4

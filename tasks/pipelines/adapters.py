@@ -1,0 +1,105 @@
+"""Remote services a `remote_job` task runs its job on: one interface, two adapters.
+
+`submit(input) -> job id`, `status(job) -> Status`, `logs(job, after)`
+and `cancel(job) -> the remote's answer`. `taskdeck` talks to another
+Taskdeck's /api/v1 (a task there, mirrored here); `runpod` to a RunPod
+serverless endpoint (`/run`, `/status/{id}`, `/cancel/{id}`). Every error
+is a RemoteError whose text holds the remote's status and message, never
+the key (bearer.py: it travels only in the Authorization header).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tasks.pipelines.bearer import Http, RemoteError
+
+# RunPod's job states, as this deck names them.
+RUNPOD_STATES = {
+    "IN_QUEUE": "queued",
+    "IN_PROGRESS": "running",
+    "COMPLETED": "succeeded",
+    "FAILED": "failed",
+    "CANCELLED": "cancelled",
+    "TIMED_OUT": "failed",
+}
+
+
+@dataclass
+class Status:
+    state: str  # queued, running, succeeded, failed, cancelled (or another deck's word)
+    progress: float | None = None
+    message: str | None = None  # e.g. the stage it is in
+    error: str | None = None
+    output: Any = None
+    lines: list[str] = field(default_factory=list)
+
+
+class Adapter(Protocol):
+    def submit(self, job_input: dict) -> str: ...
+    def status(self, job: str) -> Status: ...
+    def logs(self, job: str, after: int) -> tuple[list[str], int]: ...
+    def cancel(self, job: str) -> str: ...
+
+
+class Taskdeck:
+    """Another Taskdeck: `input` is what its POST /api/v1/tasks takes (type, params, priority)."""
+
+    def __init__(self, url: str, key: str):
+        self.http = Http(url.rstrip("/") + "/api/v1", key)
+
+    def submit(self, job_input: dict) -> str:
+        return str(self.http.ok("POST", "/tasks", job_input)["id"])
+
+    def status(self, job: str) -> Status:
+        task = self.http.ok("GET", f"/tasks/{job}")
+        stage = task.get("stage")
+        return Status(
+            state=task["state"],
+            progress=task.get("progress"),
+            message=f"remote stage: {stage}" if stage else None,
+            error=task.get("error_message") or task.get("error"),
+            output={s["name"]: s.get("output") for s in task.get("stages", [])},
+        )
+
+    def logs(self, job: str, after: int) -> tuple[list[str], int]:
+        page = self.http.ok("GET", f"/tasks/{job}/logs?after={after}&limit=500")
+        lines = [f"[{i.get('stage') or '-'}] {i['line']}" for i in page["items"]]
+        return lines, page.get("next_after", after)
+
+    def cancel(self, job: str) -> str:
+        status, answer = self.http.call("POST", f"/tasks/{job}/cancel", {"reason": "cancelled"})
+        return f"{status}: {self.http.said(answer)}"
+
+
+class RunPod:
+    """A RunPod serverless endpoint: `url` is https://api.runpod.ai/v2/<endpoint id>."""
+
+    def __init__(self, url: str, key: str):
+        self.http = Http(url, key)
+
+    def submit(self, job_input: dict) -> str:
+        return str(self.http.ok("POST", "/run", {"input": job_input})["id"])
+
+    def status(self, job: str) -> Status:
+        status, answer = self.http.call("GET", f"/status/{job}")
+        if status == 405:  # the SDK's local test server takes POST only
+            status, answer = self.http.call("POST", f"/status/{job}")
+        if status != 200:
+            raise RemoteError(f"{self.http.base} answered {status}: {self.http.said(answer)}")
+        state = RUNPOD_STATES.get(answer.get("status"), str(answer.get("status")).lower())
+        return Status(
+            state=state,
+            error=self.http.said(answer) if state == "failed" else None,
+            output=answer.get("output"),
+        )
+
+    def logs(self, job: str, after: int) -> tuple[list[str], int]:
+        return [], after  # RunPod keeps a worker's logs in its console, not behind the API
+
+    def cancel(self, job: str) -> str:
+        status, answer = self.http.call("POST", f"/cancel/{job}")
+        return f"{status}: {self.http.said(answer)}"
+
+
+__all__ = ["ADAPTERS", "RemoteError", "Status"]
+ADAPTERS = {"taskdeck": Taskdeck, "runpod": RunPod}
