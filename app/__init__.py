@@ -32,6 +32,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     # Files stages produced, under the data dir unless set.
     app.config.setdefault("ARTIFACTS_DIR", str(Path(app.config["DATA_DIR"]) / "artifacts"))
+    # Files sent with tasks (UploadParam), one folder per task.
+    app.config.setdefault("UPLOADS_DIR", str(Path(app.config["DATA_DIR"]) / "uploads"))
     # The one folder pipelines read from; tasks.pipelines.files (and isolated stages, which
     # inherit the environment) read it from TASKDECK_FILES_ROOT.
     app.config.setdefault("FILES_ROOT", str(Path(app.config["DATA_DIR"]) / "files"))
@@ -42,6 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     files_root.mkdir(parents=True, exist_ok=True)
     os.environ[files.ROOT_ENV] = app.config["FILES_ROOT"]
     os.environ[files.STATE_ENV] = str(Path(app.config["DATA_DIR"]) / "state")
+    os.environ[files.UPLOADS_ENV] = app.config["UPLOADS_DIR"]
     # Store JSON as UTF-8 text, so Chinese stays searchable and byte-exact.
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",

@@ -256,9 +256,12 @@ def submit(task_type, param, priority, username):
     help="Delete tasks that finished more than DAYS days ago.",
 )
 def prune(days):
-    """Delete finished tasks older than DAYS, with their logs, items and artifact files."""
+    """Delete finished tasks older than DAYS, with their logs, items, artifacts and uploads."""
     done = retention.prune(timedelta(days=days))
-    click.echo(f"Deleted {done['tasks']} task(s) and {done['files']} artifact file(s)")
+    click.echo(
+        f"Deleted {done['tasks']} task(s), {done['files']} artifact file(s) "
+        f"and {done['uploads']} upload folder(s)"
+    )
 
 
 def _user_or_fail(username: str):

@@ -81,6 +81,8 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.MAX_CONTENT_LENGTH = 1024 * 1024
+        # A multipart submit with files (UploadParam) may be this large instead.
+        self.UPLOAD_MAX = int(env.get("TASKDECK_UPLOAD_MAX", 200 * 1024 * 1024))
         # Crash safety (see README "Crash safety"): seconds unless named otherwise.
         self.HEARTBEAT_INTERVAL = float(env.get("TASKDECK_HEARTBEAT_INTERVAL", 5))
         self.HEARTBEAT_TIMEOUT = float(env.get("TASKDECK_HEARTBEAT_TIMEOUT", 60))

@@ -1,6 +1,7 @@
 """Error responses: `{"detail": ...}` under /api, a plain page elsewhere; never a stack trace."""
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
@@ -59,6 +60,9 @@ def register(app) -> None:
     def http_error(exc: HTTPException):
         if exc.code is None:
             return exc
+        if exc.code == 413 and _upload_limit():
+            detail = gettext("Files too large (limit %(size)s MiB in all)", size=_upload_limit())
+            return error_response(413, detail) if wants_json() else _error_page(413, detail)
         if wants_json():
             detail = (
                 exc.description if _custom(exc) else SHORT_DETAILS.get(exc.code, exc.description)
@@ -70,6 +74,14 @@ def register(app) -> None:
             return _error_page(exc.code, str(PAGE_DETAILS[429]))
         detail = exc.description if _custom(exc) else PAGE_DETAILS.get(exc.code, exc.name)
         return _error_page(exc.code, str(detail))
+
+
+def _upload_limit() -> int | None:
+    """UPLOAD_MAX in MiB when this request was one that may carry files, else None."""
+    config = current_app.config
+    if (request.max_content_length or 0) > config["MAX_CONTENT_LENGTH"]:
+        return config["UPLOAD_MAX"] // (1024 * 1024)
+    return None
 
 
 def _custom(exc: HTTPException) -> bool:

@@ -6,14 +6,17 @@ injected indicator <style> is switched off in base.html (htmx-config).
 """
 
 import io
+import tempfile
+from typing import BinaryIO
 
-from flask import request
+from flask import current_app, request
 from flask_babel import gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wsgi import ClosingIterator
 
 from app.services.errors import InvalidRequest
 
@@ -76,36 +79,65 @@ class ChunkedBodyLimit:
 
     Werkzeug reads such a body up to MAX_CONTENT_LENGTH and stops there, so a
     view would act on the first MiB of a longer body (a 201 for a cut-off
-    JSON text). Here it is read once, up to one byte past the limit: longer is
-    a 413 (raised in `refuse_oversized_bodies`, so it is rendered like any
-    error), shorter is handed on with its length.
+    JSON text). Here it is read once, up to one byte past the limit (the
+    upload limit for a multipart body, spooled to a temporary file): longer
+    is a 413 (raised in `refuse_oversized_bodies`, so it is rendered like any
+    error), shorter is handed on with its length, and the route's own limit
+    (`limit_uploads`) then applies as for any body with a length.
     """
 
-    def __init__(self, wsgi_app, limit: int):
-        self.wsgi_app, self.limit = wsgi_app, limit
+    def __init__(self, wsgi_app, limit: int, upload_limit: int):
+        self.wsgi_app, self.limit, self.upload_limit = wsgi_app, limit, upload_limit
 
     def __call__(self, environ, start_response):
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if chunked and not environ.get("CONTENT_LENGTH"):
-            body = self._read(environ["wsgi.input"])
-            if len(body) > self.limit:
-                environ[TOO_LARGE], body = True, b""
-            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+            multipart = environ.get("CONTENT_TYPE", "").startswith("multipart/form-data")
+            limit = max(self.limit, self.upload_limit) if multipart else self.limit
+            body, size = self._read(environ["wsgi.input"], limit)
+            if size > limit:
+                body.close()
+                environ[TOO_LARGE], body, size = True, io.BytesIO(), 0
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = body, str(size)
+            # The server closes its own input, not this one: closed once the answer is sent.
+            return ClosingIterator(self.wsgi_app(environ, start_response), body.close)
         return self.wsgi_app(environ, start_response)
 
-    def _read(self, stream) -> bytes:
-        """Up to one byte past the limit (a server may hand it over in pieces)."""
-        parts, size = [], 0
-        while size <= self.limit:
-            part = stream.read(self.limit + 1 - size)
+    @staticmethod
+    def _read(stream, limit: int) -> tuple[BinaryIO, int]:
+        """Up to one byte past the limit (a server may hand it over in pieces), and its size."""
+        # Handed on as the request's body and closed after the answer (__call__).
+        body, size = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY), 0  # noqa: SIM115
+        while size <= limit:
+            part = stream.read(min(limit + 1 - size, SPOOL_IN_MEMORY))
             if not part:
                 break
-            parts.append(part)
+            body.write(part)
             size += len(part)
-        return b"".join(parts)
+        body.seek(0)
+        return body, size
 
 
 TOO_LARGE = "taskdeck.body_too_large"
+SPOOL_IN_MEMORY = 1024 * 1024
+
+
+def takes_uploads(view):
+    """Mark a view that takes files with a submit (multipart): its limit is UPLOAD_MAX."""
+    view.takes_uploads = True
+    return view
+
+
+def route_takes_uploads(endpoint: str | None) -> bool:
+    view = current_app.view_functions.get(endpoint) if endpoint else None
+    return getattr(view, "takes_uploads", False)
+
+
+def limit_uploads(endpoint, _values) -> None:
+    """A multipart body to a view that takes uploads may be UPLOAD_MAX (plus its fields)."""
+    if route_takes_uploads(endpoint) and request.mimetype == "multipart/form-data":
+        config = current_app.config
+        request.max_content_length = config["UPLOAD_MAX"] + config["MAX_CONTENT_LENGTH"]
 
 
 def refuse_oversized_bodies() -> None:
@@ -128,6 +160,9 @@ def init_app(app) -> None:
         referrer_policy="same-origin",
     )
     limiter.init_app(app)
-    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
+    app.wsgi_app = ChunkedBodyLimit(
+        app.wsgi_app, app.config["MAX_CONTENT_LENGTH"], app.config["UPLOAD_MAX"]
+    )
+    app.url_value_preprocessor(limit_uploads)  # before any hook reads the body
     app.before_request(refuse_oversized_bodies)
     app.before_request(refuse_nul_characters)

@@ -21,6 +21,8 @@ BENCHMARKS = [
     "bulk_cancel",
     "stage_work",
     "media_index",
+    "transcribe",
+    "remote_job",
 ]
 
 

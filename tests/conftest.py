@@ -269,3 +269,13 @@ def browser(client):
             return client.post(path, data={**(data or {}), "csrf_token": self.token}, **kwargs)
 
     return Browser()
+
+
+def write_secrets(path, **tables) -> str:
+    """A TASKDECK_SECRETS_FILE (owner-only) holding name = (key, url) tables; its path."""
+    lines = []
+    for name, (key, url) in tables.items():
+        lines += [f"[{name}]", f'key = "{key}"', f'url = "{url}"']
+    path.write_text("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    return str(path)

@@ -5,6 +5,8 @@ from flask_login import current_user
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from app.extensions import login_manager
+from app.security import route_takes_uploads
+from app.sentfiles import sent_files
 from app.services.errors import InvalidRequest
 
 bp = Blueprint("api", __name__)
@@ -33,8 +35,9 @@ def check_body():
     if request.method != "POST":
         return
     if request.mimetype in FORM_TYPES:  # parsed already (the NUL check reads every field)
-        if request.files:
+        if request.files and not route_takes_uploads(request.endpoint):
             raise InvalidRequest(f"This route takes no files (got {', '.join(request.files)})")
+        sent_files()  # their field names, before the body's model sees the fields
         return
     if not request.get_data(cache=True):
         return

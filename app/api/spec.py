@@ -22,7 +22,7 @@ ERRORS = {
     401: "Not authenticated",
     403: "The task belongs to another user",
     404: "No such task (or token)",
-    413: "Body over 1 MiB",
+    413: "Body over 1 MiB (a multipart submit with files: over TASKDECK_UPLOAD_MAX, 200 MiB)",
     415: "Body neither JSON nor form data",
     422: "Unknown task type or params the pipeline refuses",
 }

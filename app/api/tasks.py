@@ -6,7 +6,8 @@ from app import stagefiles
 from app.api import bp
 from app.api.spec import answers, body, posted, spec, streamed
 from app.schemas import inputs, outputs
-from app.security import sandboxed
+from app.security import sandboxed, takes_uploads
+from app.sentfiles import sent_files
 from app.services import artifacts, bulk, cancelling, commands, logs, metrics, queries, search
 
 OWN = (403, 404)
@@ -28,12 +29,21 @@ def list_tasks(query: inputs.TaskListQuery):
 
 
 @bp.post("/tasks")
+@takes_uploads  # marks the view as registered, so outermost
 @posted(inputs.TaskCreate, outputs.Task, 422, status=201)
 def create_task():
-    """Submit a task: it is queued and its first stage enqueued."""
+    """Submit a task: it is queued and its first stage enqueued.
+
+    As multipart/form-data, files for upload params travel as `params.<name>` file fields.
+    """
     data = body()
     task = commands.submit(
-        current_user, data.type, data.params, data.priority, actor=current_user.username
+        current_user,
+        data.type,
+        data.params,
+        data.priority,
+        actor=current_user.username,
+        uploads=sent_files(),
     )
     return outputs.Task.model_validate(task), 201
 

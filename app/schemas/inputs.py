@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from werkzeug.datastructures import FileStorage
 
 from app.constants import (
     BULK_RETRY_MAX,
@@ -95,12 +96,19 @@ class TaskCreate(Input):
     @model_validator(mode="before")
     @classmethod
     def _text_params(cls, data: Any) -> Any:
-        """Fold `params.<name>` text fields into `params`, in the pipeline's types."""
+        """Fold `params.<name>` text fields into `params`, in the pipeline's types.
+
+        File fields of the same names are the view's to read (app/sentfiles.py), not text.
+        """
         named = [k for k in data if isinstance(k, str)] if isinstance(data, dict) else []
         if not any(k.startswith("params.") for k in named):
             return data  # (a key that is not text is refused by Input's own check)
         data = dict(data)
-        text = {k.removeprefix("params."): data.pop(k) for k in named if k.startswith("params.")}
+        text = {
+            k.removeprefix("params."): value
+            for k in named
+            if k.startswith("params.") and (value := _without_files(data.pop(k))) is not None
+        }
         repeated = sorted(name for name, value in text.items() if isinstance(value, list))
         if repeated:
             raise ValueError(f"give each param once: params.{', params.'.join(repeated)}")
@@ -110,6 +118,14 @@ class TaskCreate(Input):
             raise ValueError("send params as one object or as params.<name> fields, not both")
         data["params"] = coerce_params(str(data.get("type", "")), text)
         return data
+
+
+def _without_files(value: Any) -> Any:
+    """A form field's value with any uploaded file left out (None if nothing is left)."""
+    if isinstance(value, list):
+        kept = [v for v in value if not isinstance(v, FileStorage)]
+        return kept[0] if len(kept) == 1 else (kept or None)
+    return None if isinstance(value, FileStorage) else value
 
 
 class CancelRequest(Input):

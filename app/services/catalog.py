@@ -41,12 +41,16 @@ def coerce_params(task_type: str, raw: dict[str, str]) -> dict:
     return pipeline.coerce(raw) if pipeline else raw
 
 
-def validate_params(pipeline, params) -> dict:
-    """Params as stored: validated with defaults; ParamsError naming each bad field otherwise."""
+def validate_params(pipeline, params, uploads: set[str] = frozenset()) -> dict:
+    """Params as stored: validated with defaults; ParamsError naming each bad field otherwise.
+
+    `uploads` are the values naming files sent with this submit: the only
+    `upload:` values an UploadParam takes here.
+    """
     if params is not None and not isinstance(params, dict):
         raise ParamsError(["params: " + gettext("must be an object")])
     try:
-        return pipeline.validate(params)
+        return pipeline.validate(params, context={"uploads": uploads})
     except ValidationError as exc:
         raise ParamsError(_messages(exc)) from exc
 

@@ -22,6 +22,7 @@ from app.extensions import db
 from app.models import Task, TaskStage, User, new_task_id
 from app.schemas.inputs import Priority
 from app.services import artifacts, catalog, dispatch, items, states
+from app.services import uploads as uploaded
 from app.services.catalog import get_pipeline
 from app.services.errors import InvalidRequest, ParamsError, Unprocessable
 from app.services.queries import get_task
@@ -54,13 +55,30 @@ def check_priority(value) -> int:
 # --- submitting and retrying -----------------------------------------------
 
 
-def submit(owner: User, task_type: str, params, priority: int, *, actor: str) -> Task:
-    """Validate, store and enqueue a new task; raise Unprocessable (422) on bad type/params."""
+def submit(
+    owner: User,
+    task_type: str,
+    params,
+    priority: int,
+    *,
+    actor: str,
+    uploads: dict[str, uploaded.Upload] | None = None,
+) -> Task:
+    """Validate, store and enqueue a new task; raise Unprocessable (422) on bad type/params.
+
+    `uploads` are files sent for UploadParam params (by name); they are
+    written only once everything else is accepted, and removed again if
+    the task cannot be stored.
+    """
     pipeline = get_pipeline(task_type)
     if pipeline is None:
         raise Unprocessable(gettext("Unknown task type '%(type)s'", type=task_type))
+    task_id, uploads = new_task_id(), uploads or {}
+    sent = uploaded.named(pipeline, task_id, uploads)
+    if sent and isinstance(params, dict | None):
+        params = {**(params or {}), **sent}
     try:
-        params = catalog.validate_params(pipeline, params)
+        params = catalog.validate_params(pipeline, params, uploads=set(sent.values()))
     except ParamsError as exc:
         raise Unprocessable(
             gettext("Invalid params: %(errors)s", errors=exc), fields=exc.by_field
@@ -68,7 +86,7 @@ def submit(owner: User, task_type: str, params, priority: int, *, actor: str) ->
     priority = check_priority(priority)
     names = [stage.name for stage in pipeline.stages_for(params)]
     task = Task(
-        id=new_task_id(),
+        id=task_id,
         type=task_type,
         state=QUEUED,
         owner_id=owner.id,
@@ -78,10 +96,15 @@ def submit(owner: User, task_type: str, params, priority: int, *, actor: str) ->
         dispatch_seq=1,
         stages=[TaskStage(position=i, name=n, state=STAGE_PENDING) for i, n in enumerate(names)],
     )
-    db.session.add(task)
-    record(task.id, EV_SUBMITTED, None, QUEUED, actor=actor)
-    dispatch.enqueue_stage(task.id, 0, 1, priority)
-    db.session.commit()
+    folder = uploaded.store(task_id, uploads, sent)
+    try:
+        db.session.add(task)
+        record(task.id, EV_SUBMITTED, None, QUEUED, actor=actor)
+        dispatch.enqueue_stage(task.id, 0, 1, priority)
+        db.session.commit()
+    except BaseException:
+        uploaded.discard(folder)
+        raise
     return task
 
 

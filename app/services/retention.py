@@ -1,5 +1,8 @@
 """Pruning: finished tasks older than a cutoff go, with everything they left, files included.
 
+Files uploaded with a task go with the last task whose params name them
+(a retry names its original's).
+
 Stages, events, log lines, items and artifact rows go with their task (ON
 DELETE CASCADE); an artifact file goes once no task's row points at it any
 more (a retry shares its original's files). A retry of a pruned task stays,
@@ -13,16 +16,16 @@ from sqlalchemy import delete, select, update
 
 from app.extensions import db
 from app.models import Task, TaskArtifact, utcnow
-from app.services import artifacts
+from app.services import artifacts, uploads
 from app.services.states import TERMINAL_STATES
 
 BATCH = 500
 
 
 def prune(older_than: timedelta) -> dict:
-    """Delete tasks that finished more than `older_than` ago; returns how many tasks and files."""
+    """Delete tasks that finished more than `older_than` ago; how many tasks, files, uploads."""
     cutoff = utcnow() - older_than
-    done = {"tasks": 0, "files": 0}
+    done = {"tasks": 0, "files": 0, "uploads": 0}
     while ids := db.session.scalars(
         select(Task.id)
         .where(Task.state.in_(TERMINAL_STATES), Task.finished_at < cutoff)
@@ -31,12 +34,14 @@ def prune(older_than: timedelta) -> dict:
         paths = set(
             db.session.scalars(select(TaskArtifact.path).where(TaskArtifact.task_id.in_(ids)))
         )
+        params = list(db.session.scalars(select(Task.params).where(Task.id.in_(ids))))
         db.session.execute(update(Task).where(Task.retry_of.in_(ids)).values(retry_of=None))
         db.session.execute(delete(Task).where(Task.id.in_(ids)))
         still_used = set(
             db.session.scalars(select(TaskArtifact.path).where(TaskArtifact.path.in_(paths)))
         )
         db.session.commit()
+        done["uploads"] += uploads.forget(params)
         folders = {artifacts.root() / task_id for task_id in ids}
         for path in paths - still_used:
             file = artifacts.root() / path

@@ -6,6 +6,8 @@ from flask_login import current_user, login_required
 
 from app.constants import PRIORITY_DEFAULT
 from app.schemas import inputs, outputs
+from app.security import takes_uploads
+from app.sentfiles import sent_files
 from app.services import commands, logs, metrics, queries
 from app.services.catalog import all_pipelines, get_pipeline
 from app.services.errors import ServiceError
@@ -90,6 +92,7 @@ def task_rows():
 
 
 @bp.route("/tasks/new", methods=["GET", "POST"])
+@takes_uploads  # marks the view as registered, so outermost
 @login_required
 def task_new():
     """Show the params form of a pipeline; on POST submit the task or show field errors."""
@@ -103,7 +106,12 @@ def task_new():
             data = read_form(inputs.TaskCreate)  # an unknown type is the service's 422
             priority = data.priority
             task = commands.submit(
-                current_user, data.type, data.params, data.priority, actor=current_user.username
+                current_user,
+                data.type,
+                data.params,
+                data.priority,
+                actor=current_user.username,
+                uploads=sent_files(),
             )
         except ServiceError as exc:
             errors = _by_field(exc, {*chosen.params_schema.get("properties", {}), "priority"})
@@ -121,6 +129,7 @@ def task_new():
             for name, spec in properties.items()
             if spec.get("format") in files.PATH_FORMATS
         },
+        takes_files=any(spec.get("format") == files.UPLOAD for spec in properties.values()),
         values=values,
         errors=errors,
         priority=priority,

@@ -8,6 +8,8 @@ is a RemoteError whose text holds the remote's status and message, never
 the key (bearer.py: it travels only in the Authorization header).
 """
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -72,7 +74,12 @@ class Taskdeck:
 
 
 class RunPod:
-    """A RunPod serverless endpoint: `url` is https://api.runpod.ai/v2/<endpoint id>."""
+    """A RunPod serverless endpoint: `url` is https://api.runpod.ai/v2/<endpoint id>.
+
+    Also the SDK's local test server (`handler.py --rp_serve_api`), which
+    takes POST only for status, runs the job inside that status request and
+    has no /cancel (so a cancel there answers 404, said in the cancel's event).
+    """
 
     def __init__(self, url: str, key: str):
         self.http = Http(url, key)
@@ -84,20 +91,43 @@ class RunPod:
         status, answer = self.http.call("GET", f"/status/{job}")
         if status == 405:  # the SDK's local test server takes POST only
             status, answer = self.http.call("POST", f"/status/{job}")
-        if status != 200:
+        if status != 200 or not isinstance(answer, dict):
             raise RemoteError(f"{self.http.base} answered {status}: {self.http.said(answer)}")
-        state = RUNPOD_STATES.get(answer.get("status"), str(answer.get("status")).lower())
+        said = answer.get("status")
+        state = RUNPOD_STATES.get(said, str(said).lower())
         return Status(
             state=state,
-            error=self.http.said(answer) if state == "failed" else None,
+            error=self._error(said, answer.get("error")) if state == "failed" else None,
             output=answer.get("output"),
         )
+
+    def _error(self, said: Any, error: Any) -> str:
+        """The handler's own message, for a job that FAILED or TIMED_OUT there.
+
+        A handler that raises reaches the API as `error`: a JSON text of
+        error_type, error_message and traceback (ASCII-escaped, so Chinese is
+        \\uXXXX); it becomes "RuntimeError: <message>". A handler that
+        returned {"error": …} is that text as it is.
+        """
+        if isinstance(error, str):
+            try:
+                raised = json.loads(error)
+            except ValueError:
+                raised = None
+            if isinstance(raised, dict) and raised.get("error_message"):
+                kind = re.findall(r"[A-Za-z_]\w*", str(raised.get("error_type", "")))
+                kind = kind[-1] if kind and kind[-1] != "class" else "Error"
+                error = f"{kind}: {raised['error_message']}"
+        text = self.http.scrub(str(error))[:300] if error else "no reason given"
+        return text if said == "FAILED" else f"{said}: {text}"
 
     def logs(self, job: str, after: int) -> tuple[list[str], int]:
         return [], after  # RunPod keeps a worker's logs in its console, not behind the API
 
     def cancel(self, job: str) -> str:
         status, answer = self.http.call("POST", f"/cancel/{job}")
+        if status == 200 and isinstance(answer, dict) and answer.get("status"):
+            return f"{status}: {self.http.scrub(str(answer['status']))}"  # CANCELLED, or done
         return f"{status}: {self.http.said(answer)}"
 
 

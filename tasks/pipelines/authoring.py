@@ -199,12 +199,13 @@ class Pipeline:
 
     # --- what the deck asks of a pipeline ------------------------------------
 
-    def parse(self, params: Any) -> Params:
+    def parse(self, params: Any, context: dict | None = None) -> Params:
         """The params model; raises pydantic's ValidationError naming each bad field.
 
         Validated as JSON in strict mode: a number is a number, not text that
         looks like one (forms and the CLI convert their text first, `coerce`),
-        while JSON's strings still make dates, paths and enums.
+        while JSON's strings still make dates, paths and enums. `context` is
+        given at submit: the files sent with the task (UploadParam).
         """
         if isinstance(params, self.params):
             return params
@@ -212,7 +213,9 @@ class Pipeline:
             params = {} if params is None else params
         else:
             params = self._whole_numbers(params)
-        return self.params.model_validate_json(json.dumps(params, allow_nan=True), strict=True)
+        return self.params.model_validate_json(
+            json.dumps(params, allow_nan=True), strict=True, context=context
+        )
 
     def _whole_numbers(self, params: dict) -> dict:
         """3.0 for an integer param is 3, as JSON Schema counts it (clients may send either)."""
@@ -226,9 +229,9 @@ class Pipeline:
             for name, value in params.items()
         }
 
-    def validate(self, params: Any) -> dict:
+    def validate(self, params: Any, context: dict | None = None) -> dict:
         """Params as stored with the task: validated, defaults filled, JSON types."""
-        return self.parse(params).model_dump(mode="json")
+        return self.parse(params, context).model_dump(mode="json")
 
     def stages_for(self, params: Any) -> list[Stage]:
         if self._plan is None:

@@ -1,6 +1,9 @@
 """The files root: the one folder pipelines read from, and the param types that keep them in it.
 
-`FolderParam` and `FileParam` are text relative to the root. Validation
+`FolderParam` and `FileParam` are text relative to the root. `UploadParam`
+is a file sent with the task (multipart) or, from JSON, a file under the
+root; an upload is stored under the data dir and named in params as
+`upload:<task id>/<name>` (`located()` finds either kind). Validation
 resolves them, following symlinks, and refuses `..`, absolute paths
 elsewhere and links that lead out, naming the param (a 422); the task keeps
 the resolved path, relative to the root. `walk()` skips, and reports, links
@@ -14,23 +17,27 @@ outlives a task (`<data dir>/state/<pipeline>`).
 """
 
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
 from flask_babel import gettext
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, ValidationInfo
 
 # Set by the app for the pipelines it loads (and inherited by isolated stages): the folders
 # it resolved from its configuration (TASKDECK_FILES_ROOT and the data dir), under names of
 # their own, so a second app in one process never takes the first one's for the user's.
 ROOT_ENV = "TASKDECK_RUN_FILES_ROOT"
 STATE_ENV = "TASKDECK_RUN_STATE_DIR"
+UPLOADS_ENV = "TASKDECK_RUN_UPLOADS_DIR"
 PATH_MAX = 1000
-# The JSON Schema `format` of each path param type: the form offers suggestions for them.
-FOLDER, FILE = "taskdeck-folder", "taskdeck-file"
-PATH_FORMATS = (FOLDER, FILE)
+# The JSON Schema `format` of each path param type: the form offers suggestions for them
+# (an upload param may name a file under the root instead).
+FOLDER, FILE, UPLOAD = "taskdeck-folder", "taskdeck-file", "taskdeck-upload"
+PATH_FORMATS = (FOLDER, FILE, UPLOAD)
+UPLOADED = re.compile(r"^upload:([0-9a-f]{32})/([^./\\][^/\\]*)$")
 # Suggestions offered by the new-task form (a datalist): enough to pick from, cheap to list.
 SUGGESTIONS_MAX = 300
 SUGGESTION_DEPTH = 3
@@ -74,8 +81,29 @@ def resolve(relative: str) -> Path:
     return path.resolve()
 
 
+def uploads_dir() -> Path:
+    """Where files sent with tasks are kept (`<data dir>/uploads`, one folder per task)."""
+    base = os.environ.get(UPLOADS_ENV)
+    if not base:
+        raise ValueError(gettext("no uploads folder is configured"))
+    return Path(base).resolve()
+
+
+def upload_value(task_id: str, name: str) -> str:
+    """How params name a file uploaded with task `task_id`."""
+    return f"upload:{task_id}/{name}"
+
+
+def located(value: str) -> Path:
+    """The file a FileParam or UploadParam names: an upload, or a path under the root."""
+    uploaded = UPLOADED.match(value)
+    if uploaded:
+        return uploads_dir() / uploaded.group(1) / uploaded.group(2)
+    return resolve(value)
+
+
 def open_inside(path: Path) -> BinaryIO:
-    """`path` opened for reading if, once open, it is a regular file under the root.
+    """`path` opened for reading if, once open, it is a regular file under the root (or an upload).
 
     The check is on the open file itself (its /proc/self/fd link), so a link
     swapped in after the walk cannot turn the read to a file elsewhere, and a
@@ -85,12 +113,20 @@ def open_inside(path: Path) -> BinaryIO:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ValueError("not a regular file")
-        if not inside(Path(os.readlink(f"/proc/self/fd/{fd}")), files_root()):
+        opened = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if not inside(opened, files_root()) and not _uploaded(opened):
             raise ValueError("leads outside the files root")
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def _uploaded(path: Path) -> bool:
+    try:
+        return inside(path, uploads_dir())
+    except ValueError:  # no uploads folder: nothing is an upload
+        return False
 
 
 def relative(path: Path) -> str:
@@ -118,6 +154,18 @@ def _file(value: str) -> str:
     return _checked(value, Path.is_file, gettext("is not a file under the files root"))
 
 
+def _file_or_upload(value: str, info: ValidationInfo) -> str:
+    """UploadParam's check. At submit (a validation context lists the files sent with the
+    task) an `upload:` value must be one of them, so JSON cannot name another task's upload;
+    stored params (no context) keep theirs."""
+    if UPLOADED.match(value):
+        sent = info.context.get("uploads", ()) if info.context else None
+        if sent is not None and value not in sent:
+            raise ValueError(gettext("names an upload that was not sent with this task"))
+        return value
+    return _file(value)
+
+
 FolderParam = Annotated[
     str,
     Field(min_length=1, max_length=PATH_MAX, json_schema_extra={"format": FOLDER}),
@@ -127,6 +175,13 @@ FileParam = Annotated[
     str,
     Field(min_length=1, max_length=PATH_MAX, json_schema_extra={"format": FILE}),
     AfterValidator(_file),
+]
+
+
+UploadParam = Annotated[
+    str,
+    Field(min_length=1, max_length=PATH_MAX, json_schema_extra={"format": UPLOAD}),
+    AfterValidator(_file_or_upload),
 ]
 
 
@@ -171,7 +226,7 @@ def suggestions(kind: str) -> list[str]:
         root = files_root()
     except ValueError:
         return []
-    found: list[str] = ["."] if kind == FOLDER else []
+    found: list[str] = ["."] if kind == FOLDER else []  # FILE and UPLOAD: the files
     for here, folders, names in os.walk(root):
         depth = len(Path(here).relative_to(root).parts)
         folders[:] = sorted(f for f in folders if _suggestible(Path(here) / f))

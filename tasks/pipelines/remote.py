@@ -22,7 +22,10 @@ from tasks.pipelines.adapters import ADAPTERS
 from tasks.pipelines.authoring import N_, Params, Pipeline
 from tasks.pipelines.bearer import RemoteError
 
-FIRST_POLL, MAX_POLL, TICK = 0.5, 10.0, 0.2
+# Polls: at once after the job changes state or stage; at most every MOVING_POLL seconds
+# while only its progress or log moves (a job reporting progress all the time would
+# otherwise be polled twice a second); up to MAX_POLL while nothing moves.
+FIRST_POLL, MOVING_POLL, MAX_POLL, TICK = 0.5, 2.0, 10.0, 0.2
 ERRORS_IN_A_ROW = 5  # unanswered polls before the stage gives up (the job may go on there)
 DONE, ENDED_BADLY = {"succeeded", "partial_success"}, {"failed", "cancelled"}
 
@@ -134,10 +137,17 @@ def remote(ctx, params):
             if status.state in ENDED_BADLY:
                 said = status.error or "no reason given"
                 raise RemoteJobFailed(scrub(f"the remote job {status.state} there: {said}"))
-            moved = (status.state, status.progress, status.message, after)
-            delay = FIRST_POLL if moved != seen else min(delay * 1.5, MAX_POLL)
-            seen = moved
+            delay = _next_delay(delay, seen, (status.state, status.message, status.progress, after))
+            seen = (status.state, status.message, status.progress, after)
         _wait(ctx, delay)
+
+
+def _next_delay(delay: float, before: tuple | None, now: tuple) -> float:
+    """The wait before the next poll, from what changed: (state, stage, progress, log)."""
+    if before is None or now[:2] != before[:2]:
+        return FIRST_POLL
+    longer = delay * 1.5
+    return min(longer, MOVING_POLL) if now[2:] != before[2:] else min(longer, MAX_POLL)
 
 
 def _wait(ctx, seconds: float) -> None:

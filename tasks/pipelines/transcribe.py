@@ -21,7 +21,7 @@ from pydantic import Field
 
 from tasks.pipelines import audio, engines, notes, speech
 from tasks.pipelines.authoring import N_, Params, Pipeline
-from tasks.pipelines.files import FileParam, open_inside, resolve
+from tasks.pipelines.files import UploadParam, located, open_inside
 
 CHUNK_SECONDS = 30.0
 PITCH_GAP = 0.2  # log-pitch gap (~22 %) that parts two voices when guessing how many
@@ -30,9 +30,12 @@ RULE = re.compile(r"^\s*(.+?)\s*(?:=>|->|=)\s*(.*?)\s*$")
 
 
 class TranscribeParams(Params):
-    audio: FileParam = Field(
+    audio: UploadParam = Field(
         title=N_("Recording"),
-        description=N_("A sound file under the files root (WAV, FLAC, Ogg, MP3; M4A with ffmpeg)."),
+        description=N_(
+            "A sound file to upload, or one under the files root (WAV, FLAC, Ogg, MP3; "
+            "M4A with ffmpeg)."
+        ),
     )
     language: Literal["en"] = Field("en", title=N_("Language"))
     vocabulary: str = Field(
@@ -58,7 +61,7 @@ transcribe = Pipeline(
 
 
 def decoded(params) -> np.ndarray:
-    with open_inside(resolve(params.audio)) as fh:
+    with open_inside(located(params.audio)) as fh:
         return audio.decode(fh)
 
 

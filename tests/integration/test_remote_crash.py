@@ -1,20 +1,17 @@
 """This deck's worker killed with SIGKILL while `remote_job` polls another Taskdeck: the next
 worker re-attaches to the job it saved, and exactly one task exists there afterwards."""
 
-import os
 import signal
 
-from tests.conftest import wait_for
+from tests.conftest import wait_for, write_secrets
 from tests.live import FAST_RECOVERY, deck, running_server  # noqa: F401  (fixture)
 
 
 def test_a_kill_9_mid_poll_reattaches_and_never_submits_twice(deck, tmp_path):  # noqa: F811
     (tmp_path / "there").mkdir()
     with running_server(tmp_path / "there") as (there, _):
-        secrets = tmp_path / "secrets.toml"
-        secrets.write_text(f'[there]\nkey = "{there.token}"\nurl = "{there.base}"\n')
-        os.chmod(secrets, 0o600)
-        d = deck({**FAST_RECOVERY, "TASKDECK_SECRETS_FILE": str(secrets)})
+        secrets = write_secrets(tmp_path / "secrets.toml", there=(there.token, there.base))
+        d = deck({**FAST_RECOVERY, "TASKDECK_SECRETS_FILE": secrets})
         first = d.start_worker(threads=1)
         job_input = {"type": "demo", "params": {"stages": 2, "seconds": 3}}
         task_id = d.submit(

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tests.conftest import api_submit, finished, wait_for
+from tests.conftest import api_submit, finished, wait_for, write_secrets
 from tests.live import running_server
 
 DOCUMENT = {"type": "document", "params": {"title": "远程", "notes": "# 一\n第一。\n# 二\n第二。"}}
@@ -24,15 +24,6 @@ def there(tmp_path):
     folder.mkdir()
     with running_server(folder) as (http, server):
         yield http
-
-
-def write_secrets(path, **tables) -> str:
-    lines = []
-    for name, (key, url) in tables.items():
-        lines += [f"[{name}]", f'key = "{key}"', f'url = "{url}"']
-    path.write_text("\n".join(lines) + "\n")
-    os.chmod(path, 0o600)
-    return str(path)
 
 
 @pytest.fixture

@@ -143,13 +143,14 @@ def test_prune_deletes_finished_tasks_with_their_files_but_not_files_a_retry_sha
         kept = Path(app.config["ARTIFACTS_DIR"]) / original.id / "out.txt"
     first = run("prune", "--older-than", "0")
     assert first.exit_code == 0, first.output
-    assert "Deleted 1 task(s) and 0 artifact file(s)" in first.output  # the retry still uses it
+    # the retry still uses it
+    assert "Deleted 1 task(s), 0 artifact file(s) and 0 upload folder(s)" in first.output
     assert kept.read_text(encoding="utf-8") == "结果"
     with app.app_context():
         assert task(original.id) is None and task(retry).retry_of is None
         run_ = lease.start_stage(retry, 0, 1)
         lease.finish_stage(run_, {})
     second = run("prune", "--older-than", "0")
-    assert "Deleted 1 task(s) and 1 artifact file(s)" in second.output
+    assert "Deleted 1 task(s), 1 artifact file(s) and 0 upload folder(s)" in second.output
     assert not kept.exists() and not kept.parent.exists()
     assert run("prune", "--older-than", "-1").exit_code == 2
