@@ -16,13 +16,16 @@ process with one worker thread per task. Each task mirrors a demo job of
   divided by the tasks' summed stage minutes.
 - Remote end → local end: the local task's finished_at less the remote
   one's (both decks on this machine's clock).
+- Cancel here → cancelled there: 5 more tasks whose jobs run 120 s there,
+  cancelled here (the API) once every job runs; the remote task's
+  finished_at less the moment the cancel was asked (goal ≤ 3 s).
 """
 
 import os
 import statistics
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import figure, make_app, start_consumer
@@ -33,6 +36,7 @@ from tests.live import Deck
 
 TASKS = 5
 JOB = {"type": "demo", "params": {"stages": 4, "seconds": 15}}
+LONG_JOB = {"type": "demo", "params": {"stages": 1, "seconds": 120}}
 TIMEOUT = 240
 
 
@@ -48,6 +52,41 @@ def served(log: Path) -> int:
 def worker_cpu() -> float:
     """CPU seconds of every thread of this process but the main one (the consumer's)."""
     return time.process_time() - time.thread_time()
+
+
+def cancelled_there(app, client, headers, there, params) -> list[float]:
+    """Seconds from a cancel asked here to the job's end there, for TASKS jobs running there."""
+    with app.app_context():
+        user = accounts.find_user("bench")
+        ids = [
+            commands.submit(user, "remote_job", params, 6, actor="bench").id for _ in range(TASKS)
+        ]
+        db.session.commit()
+    jobs: dict[str, str] = {}
+    give_up = time.monotonic() + 60
+    while len(jobs) < TASKS or any(there.task(j)["state"] != "running" for j in jobs.values()):
+        if time.monotonic() > give_up:
+            raise SystemExit("the long jobs did not all start there within 60 s")
+        for task_id in set(ids) - set(jobs):
+            lines = client.get(f"/api/v1/tasks/{task_id}/logs", headers=headers).get_json()
+            said = [i["line"] for i in lines["items"] if i["line"].startswith("submitted to ")]
+            if said:
+                jobs[task_id] = said[0].rsplit(" ", 1)[1]
+        time.sleep(0.2)
+    asked = {}
+    for task_id in ids:
+        asked[task_id] = datetime.now(UTC)
+        client.post(f"/api/v1/tasks/{task_id}/cancel", headers=headers, json={"reason": "bench"})
+    give_up = time.monotonic() + 60
+    while not all(there.task(j)["finished_at"] for j in jobs.values()):
+        if time.monotonic() > give_up:
+            raise SystemExit("the jobs there were not cancelled within 60 s")
+        time.sleep(0.2)
+    ended = {task_id: there.task(job) for task_id, job in jobs.items()}
+    assert all(job["state"] == "cancelled" for job in ended.values()), ended
+    return [
+        (datetime.fromisoformat(ended[i]["finished_at"]) - asked[i]).total_seconds() for i in ids
+    ]
 
 
 def main() -> None:
@@ -94,6 +133,8 @@ def main() -> None:
             bad = [(t["state"], t["error_message"]) for t in tasks if t["state"] != "succeeded"]
             assert not bad, bad
             jobs = [there.task(t["stages"][0]["output"]["job"]) for t in tasks]
+            long_jobs = {**params, "input": LONG_JOB}
+            cancel_lags = cancelled_there(app, client, headers, there, long_jobs)
         finally:
             if consumer is not None:
                 consumer.stop(graceful=True)
@@ -118,6 +159,10 @@ def main() -> None:
         f"{cpu / sum(minutes):.2f} CPU s per task-minute ({cpu / sum(minutes) / 60:.1%} of a core "
         f"per task); remote end → local end p50 {statistics.median(lags) * 1000:.0f} ms, "
         f"max {max(lags) * 1000:.0f} ms"
+    )
+    figure(
+        f"remote_job: cancel here → job cancelled there (goal ≤ 3 s), {TASKS} jobs running there: "
+        f"p50 {statistics.median(cancel_lags) * 1000:.0f} ms, max {max(cancel_lags) * 1000:.0f} ms"
     )
 
 

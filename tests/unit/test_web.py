@@ -1,5 +1,7 @@
 """HTML pages and HTMX fragments through the Flask test client, with CSRF on."""
 
+import re
+
 import pytest
 
 from app.extensions import db
@@ -167,6 +169,40 @@ def test_retry_lands_on_the_new_task_showing_reused_stages(browser, app):
     page = browser.get(response.location).data.decode()
     assert "resuming at &#39;step 2&#39;" in page and "reused" in page
     assert "retry of" in page
+
+
+@pytest.mark.parametrize(
+    "pipeline", ["demo", "document", "media_index", "remote_job", "transcribe"]
+)
+def test_every_built_in_pipeline_s_form_renders_a_field_per_param(browser, pipeline):
+    from app.services.catalog import get_pipeline
+
+    browser.login("alice")
+    response = browser.get(f"/tasks/new?type={pipeline}")
+    assert response.status_code == 200  # remote_job's `input` (a default_factory) was a 500
+    form = response.data.decode()
+    for name in get_pipeline(pipeline).params_schema["properties"]:
+        assert f'id="p-{name}"' in form and f'name="params.{name}"' in form
+
+
+def test_an_object_param_without_a_default_starts_empty_and_is_read_as_json(browser, app):
+    browser.login("alice")
+    form = browser.get("/tasks/new?type=remote_job").data.decode()
+    assert re.search(r'<textarea id="p-input"[^>]*>\s*</textarea>', form)
+    job = '{"type": "demo", "params": {"message": "你好"}}'
+    sent = browser.post(
+        "/tasks/new",
+        {
+            "type": "remote_job",
+            "params.adapter": "taskdeck",
+            "params.url": "http://127.0.0.1:9",
+            "params.input": job,
+        },
+    )
+    assert sent.status_code == 302, sent.data.decode()
+    with app.app_context():
+        (task,) = db.session.query(Task).all()
+        assert task.params["input"] == {"type": "demo", "params": {"message": "你好"}}
 
 
 def test_new_task_form_is_built_from_the_schema_and_keeps_values_on_error(browser, app):
