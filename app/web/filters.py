@@ -9,6 +9,7 @@ from flask_babel import format_datetime, format_decimal, format_time, get_locale
 
 from app.models import iso, utcnow
 from app.web import bp
+from tasks.pipelines import files
 
 bp.add_app_template_filter(iso, "iso")  # machine-readable, for <time datetime="...">
 
@@ -68,7 +69,8 @@ SHOWN_MAX = 400
 
 @bp.app_template_filter("shown_value")
 def shown_value(value) -> str:
-    """A param or output value for reading: 5 for 5.0, Yes/No, — for none, JSON for the rest.
+    """A param or output value for reading: 5 for 5.0, Yes/No, — for none, an upload's file
+    name, JSON for the rest.
 
     Cut at SHOWN_MAX characters (a document's notes, its texts): the whole
     value is in the task's JSON and behind the page's "Output as JSON".
@@ -79,6 +81,8 @@ def shown_value(value) -> str:
         return gettext("Yes") if value else gettext("No")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, str) and (uploaded := files.UPLOADED.match(value)):
+        return gettext("%(name)s (uploaded)", name=uploaded.group(2))
     text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
     return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
 

@@ -94,6 +94,8 @@ PAGES = {
     "tasks-none-match": Page("/tasks?status=cancelling"),
     "new-task": Page("/tasks/new?type=demo"),
     "new-task-refused": Page("/tasks/new?type=demo", True, 422, refuse_new_task, "/tasks/new"),
+    "new-transcribe": Page("/tasks/new?type=transcribe"),  # a file input
+    "new-remote-job": Page("/tasks/new?type=remote_job"),  # a JSON object param
     "detail-running": Page("/tasks/{running}"),
     "detail-queued": Page("/tasks/{queued}"),
     "detail-succeeded": Page("/tasks/{succeeded}"),

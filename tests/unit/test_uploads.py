@@ -54,6 +54,12 @@ def test_a_file_sent_with_the_task_is_kept_and_named_in_its_params(api, uploads)
     assert (uploads / task["id"] / "会议 录音.wav").read_bytes() == WAV
 
 
+def test_the_task_page_names_the_uploaded_file_not_its_storage(api, browser):
+    task = sent(api("alice"), files={"params.audio": (WAV, "会议.wav")}).get_json()
+    page = browser.login("alice").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "<dd>会议.wav (uploaded)</dd>" in page and "upload:" not in page
+
+
 def test_a_path_under_the_files_root_still_works_in_json_and_in_the_form(
     api, app, browser, uploads
 ):
@@ -63,6 +69,7 @@ def test_a_path_under_the_files_root_still_works_in_json_and_in_the_form(
     assert by_json.status_code == 201 and by_json.get_json()["params"]["audio"] == "a.wav"
     page = browser.login("alice").get("/tasks/new?type=transcribe").get_data(as_text=True)
     assert 'enctype="multipart/form-data"' in page and 'type="file" ' in page
+    assert '<select id="p-language"' in page  # a Literal of one value: a choice, not a text box
     # The form's file input left empty is sent with no file name: the path field is used.
     by_form = browser.post(
         "/tasks/new",
