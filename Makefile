@@ -38,7 +38,7 @@ test: lint suite
 # time real servers, one at a time.
 suite: $(VENV)/.installed-test $(MO)
 	$(BIN)/pytest -n 2 tests/unit
-	$(BIN)/pytest tests/integration tests/browser
+	$(BIN)/pytest --durations=12 tests/integration tests/browser
 
 # The same suite with the data on PostgreSQL and the queue on Redis (a fresh
 # database per run, dropped afterwards). .ci/run runs both.

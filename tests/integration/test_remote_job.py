@@ -3,11 +3,10 @@
 This deck's worker runs in the test (a real Huey consumer); the other one
 is `taskdeck serve`. Success mirrored (state, stage, logs), a cancel here
 cancelling there, a failure there failing here with its message, secrets
-that never show and cannot be sent elsewhere. The kill -9 test, with this
-deck in processes too, is test_remote_crash.py.
+that never show. The kill -9 test, with this deck in processes too, is
+test_remote_crash.py; params that would misuse a secret are refused in
+tests/unit/test_remote_params.py (no server needed).
 """
-
-import os
 
 import pytest
 
@@ -111,35 +110,3 @@ def test_the_secret_never_shows(api, worker, there, secret, browser):
     ):
         assert secret.encode() not in shown
     assert task["params"]["secret"] == "there"  # its name only
-
-
-@pytest.mark.parametrize(
-    "change, named",
-    [
-        ({"url": "http://127.0.0.1:9/"}, "may only be sent to"),  # elsewhere: refused
-        ({"secret": "nobody"}, "No secret named 'nobody'"),
-        ({"url": "http://admin:pw@127.0.0.1:9"}, "must not hold a user name"),
-        ({"url": "file:///etc/passwd"}, "http:// or https://"),
-        ({"url": "http://x/\r\nHost: y"}, "plain address"),
-        ({"secret": "../etc"}, "secret"),
-        ({"adapter": "ftp"}, "adapter"),
-    ],
-)
-def test_params_that_would_misuse_a_secret_are_refused(api, there, secret, change, named):
-    alice = api("alice")
-    params = {"adapter": "taskdeck", "url": there.base, "secret": "there", "input": {}, **change}
-    response = alice.post("/tasks", json={"type": "remote_job", "params": params})
-    assert response.status_code == 422, response.get_json()
-    assert named in response.get_json()["detail"]
-    assert secret not in response.get_data(as_text=True)
-
-
-def test_a_secrets_file_others_can_read_is_refused(api, there, tmp_path, monkeypatch):
-    path = write_secrets(tmp_path / "open.toml", there=(there.token, there.base))
-    os.chmod(path, 0o644)
-    monkeypatch.setenv("TASKDECK_SECRETS_FILE", path)
-    alice = api("alice")
-    params = {"adapter": "taskdeck", "url": there.base, "secret": "there"}
-    response = alice.post("/tasks", json={"type": "remote_job", "params": params})
-    assert response.status_code == 422 and "owner only" in response.get_json()["detail"]
-    assert there.token not in response.get_data(as_text=True)
