@@ -7,7 +7,10 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from app.security import TOO_LARGE
 from app.services.errors import ServiceError
+
+MIB = 1024 * 1024
 
 # Werkzeug's default descriptions are written for browsers; API clients get these.
 SHORT_DETAILS = {
@@ -60,8 +63,7 @@ def register(app) -> None:
     def http_error(exc: HTTPException):
         if exc.code is None:
             return exc
-        if exc.code == 413 and _upload_limit():
-            detail = gettext("Files too large (limit %(size)s MiB in all)", size=_upload_limit())
+        if exc.code == 413 and (detail := _upload_refusal()):
             return error_response(413, detail) if wants_json() else _error_page(413, detail)
         if wants_json():
             detail = (
@@ -76,12 +78,17 @@ def register(app) -> None:
         return _error_page(exc.code, str(detail))
 
 
-def _upload_limit() -> int | None:
-    """UPLOAD_MAX in MiB when this request was one that may carry files, else None."""
+def _upload_refusal() -> str | None:
+    """Why a 413 came, for a request that was allowed files; None for any other request."""
     config = current_app.config
-    if (request.max_content_length or 0) > config["MAX_CONTENT_LENGTH"]:
-        return config["UPLOAD_MAX"] // (1024 * 1024)
-    return None
+    limit = request.max_content_length or 0
+    if limit <= config["MAX_CONTENT_LENGTH"]:
+        return None
+    if request.environ.get(TOO_LARGE) or (request.content_length or 0) > limit:
+        return gettext(
+            "Files too large (limit %(size)s MiB in all)", size=config["UPLOAD_MAX"] // MIB
+        )
+    return gettext("Too many form fields, or a text field over 500 KB")
 
 
 def _custom(exc: HTTPException) -> bool:

@@ -7,14 +7,16 @@ injected indicator <style> is switched off in base.html (htmx-config).
 
 import io
 import tempfile
+from collections.abc import Callable
 from typing import BinaryIO
 
 from flask import current_app, request
 from flask_babel import gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 from flask_talisman import Talisman
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wsgi import ClosingIterator
 
@@ -79,21 +81,20 @@ class ChunkedBodyLimit:
 
     Werkzeug reads such a body up to MAX_CONTENT_LENGTH and stops there, so a
     view would act on the first MiB of a longer body (a 201 for a cut-off
-    JSON text). Here it is read once, up to one byte past the limit (the
-    upload limit for a multipart body, spooled to a temporary file): longer
-    is a 413 (raised in `refuse_oversized_bodies`, so it is rendered like any
-    error), shorter is handed on with its length, and the route's own limit
-    (`limit_uploads`) then applies as for any body with a length.
+    JSON text). Here it is read once, up to one byte past the limit
+    `limit_for(environ)` gives (`body_limit`: the upload limit for a
+    multipart body to a route that takes files), spooled to a temporary
+    file: longer is a 413 (raised in `refuse_oversized_bodies`, so it is
+    rendered like any error), shorter is handed on with its length.
     """
 
-    def __init__(self, wsgi_app, limit: int, upload_limit: int):
-        self.wsgi_app, self.limit, self.upload_limit = wsgi_app, limit, upload_limit
+    def __init__(self, wsgi_app, limit_for: Callable[[dict], int]):
+        self.wsgi_app, self.limit_for = wsgi_app, limit_for
 
     def __call__(self, environ, start_response):
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if chunked and not environ.get("CONTENT_LENGTH"):
-            multipart = environ.get("CONTENT_TYPE", "").startswith("multipart/form-data")
-            limit = max(self.limit, self.upload_limit) if multipart else self.limit
+            limit = self.limit_for(environ)
             body, size = self._read(environ["wsgi.input"], limit)
             if size > limit:
                 body.close()
@@ -120,6 +121,8 @@ class ChunkedBodyLimit:
 
 TOO_LARGE = "taskdeck.body_too_large"
 SPOOL_IN_MEMORY = 1024 * 1024
+# A submit with files has a few params: the other fields are read into memory, so few.
+UPLOAD_FORM_PARTS = 64
 
 
 def takes_uploads(view):
@@ -128,16 +131,43 @@ def takes_uploads(view):
     return view
 
 
-def route_takes_uploads(endpoint: str | None) -> bool:
-    view = current_app.view_functions.get(endpoint) if endpoint else None
+def route_takes_uploads(endpoint: str | None, app=None) -> bool:
+    view = (app or current_app).view_functions.get(endpoint) if endpoint else None
     return getattr(view, "takes_uploads", False)
 
 
+def upload_limit(config) -> int:
+    """What a multipart submit with files may be: the files, and the usual 1 MiB of fields."""
+    return config["UPLOAD_MAX"] + config["MAX_CONTENT_LENGTH"]
+
+
+def body_limit(app) -> Callable[[dict], int]:
+    """The limit of a request's body, before routing: the upload one for a multipart body to
+    a route that takes files, else MAX_CONTENT_LENGTH (ChunkedBodyLimit's `limit_for`)."""
+
+    def limit_for(environ) -> int:
+        if environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+            try:
+                endpoint, _ = app.url_map.bind_to_environ(environ).match()
+            except HTTPException:
+                endpoint = None
+            if route_takes_uploads(endpoint, app):
+                return upload_limit(app.config)
+        return app.config["MAX_CONTENT_LENGTH"]
+
+    return limit_for
+
+
 def limit_uploads(endpoint, _values) -> None:
-    """A multipart body to a view that takes uploads may be UPLOAD_MAX (plus its fields)."""
+    """A signed-in user's multipart body to a view that takes uploads may be UPLOAD_MAX more.
+
+    Anyone else's is held to the usual 1 MiB: a 200 MiB body is not read
+    before the login check. Its text fields are few (UPLOAD_FORM_PARTS).
+    """
     if route_takes_uploads(endpoint) and request.mimetype == "multipart/form-data":
-        config = current_app.config
-        request.max_content_length = config["UPLOAD_MAX"] + config["MAX_CONTENT_LENGTH"]
+        request.max_form_parts = UPLOAD_FORM_PARTS
+        if current_user.is_authenticated:
+            request.max_content_length = upload_limit(current_app.config)
 
 
 def refuse_oversized_bodies() -> None:
@@ -160,9 +190,7 @@ def init_app(app) -> None:
         referrer_policy="same-origin",
     )
     limiter.init_app(app)
-    app.wsgi_app = ChunkedBodyLimit(
-        app.wsgi_app, app.config["MAX_CONTENT_LENGTH"], app.config["UPLOAD_MAX"]
-    )
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, body_limit(app))
     app.url_value_preprocessor(limit_uploads)  # before any hook reads the body
     app.before_request(refuse_oversized_bodies)
     app.before_request(refuse_nul_characters)

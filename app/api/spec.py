@@ -25,6 +25,7 @@ ERRORS = {
     413: "Body over 1 MiB (a multipart submit with files: over TASKDECK_UPLOAD_MAX, 200 MiB)",
     415: "Body neither JSON nor form data",
     422: "Unknown task type or params the pipeline refuses",
+    507: "The server's disk could not take the files sent",
 }
 
 

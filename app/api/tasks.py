@@ -30,7 +30,7 @@ def list_tasks(query: inputs.TaskListQuery):
 
 @bp.post("/tasks")
 @takes_uploads  # marks the view as registered, so outermost
-@posted(inputs.TaskCreate, outputs.Task, 422, status=201)
+@posted(inputs.TaskCreate, outputs.Task, 422, 507, status=201)
 def create_task():
     """Submit a task: it is queued and its first stage enqueued.
 

@@ -96,7 +96,7 @@ def submit(
         dispatch_seq=1,
         stages=[TaskStage(position=i, name=n, state=STAGE_PENDING) for i, n in enumerate(names)],
     )
-    folder = uploaded.store(task_id, uploads, sent)
+    folder = uploaded.store(task_id, uploads, sent) if uploads else None
     try:
         db.session.add(task)
         record(task.id, EV_SUBMITTED, None, QUEUED, actor=actor)

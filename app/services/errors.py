@@ -42,6 +42,12 @@ class Unprocessable(ServiceError):
     status = 422
 
 
+class StorageFull(ServiceError):
+    """The server's disk could not take what was sent (507); nothing of it is kept."""
+
+    status = 507
+
+
 class ParamsError(ValueError):
     """Params a pipeline refuses; `messages` name each field ("name: what is wrong").
 

@@ -34,7 +34,7 @@ def prune(older_than: timedelta) -> dict:
         paths = set(
             db.session.scalars(select(TaskArtifact.path).where(TaskArtifact.task_id.in_(ids)))
         )
-        params = list(db.session.scalars(select(Task.params).where(Task.id.in_(ids))))
+        params = list(db.session.execute(select(Task.type, Task.params).where(Task.id.in_(ids))))
         db.session.execute(update(Task).where(Task.retry_of.in_(ids)).values(retry_of=None))
         db.session.execute(delete(Task).where(Task.id.in_(ids)))
         still_used = set(

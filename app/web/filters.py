@@ -81,8 +81,8 @@ def shown_value(value) -> str:
         return gettext("Yes") if value else gettext("No")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, str) and (uploaded := files.UPLOADED.match(value)):
-        return gettext("%(name)s (uploaded)", name=uploaded.group(2))
+    if isinstance(value, str) and (upload := files.uploaded(value)):
+        return gettext("%(name)s (uploaded)", name=upload.group(3))
     text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
     return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
 

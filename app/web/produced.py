@@ -27,7 +27,6 @@ def log_tail(task_id):
         lines=rows,
         after=next_after,
         active=active,
-        first=after == 0,
     )
     return polled(html, active or bool(rows))
 

@@ -68,12 +68,33 @@ TRANSCRIPT_SHOWN = 2000  # segments on the page; the artifacts hold them all
 
 
 def _transcript(task_id: str, listed: list) -> list[dict] | None:
-    """The segments of a `transcribe` task's transcript.json, to read on its page."""
+    """The segments of a transcript.json as `transcribe` writes it, to read on the task page.
+
+    Any pipeline may keep a file of that name: one of another shape (no
+    speakers, text times), or whose file is gone, is not shown, and stays
+    in the list to download.
+    """
     if not any(a.name == TRANSCRIPT for a in listed):
         return None
-    _, path = artifacts.locate(current_user, task_id, TRANSCRIPT)
     try:
-        segments = json.loads(path.read_text(encoding="utf-8"))["segments"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # not what transcribe writes: the file is still in the list to download
-    return segments[:TRANSCRIPT_SHOWN] if isinstance(segments, list) else None
+        _, path = artifacts.locate(current_user, task_id, TRANSCRIPT)
+        segments = json.loads(path.read_text(encoding="utf-8"))["segments"][:TRANSCRIPT_SHOWN]
+    except (ServiceError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return segments if all(_readable(s) for s in segments) else None
+
+
+def _readable(segment) -> bool:
+    """A segment the page can show: a finite start, a speaker numbered from 1, text."""
+    if not isinstance(segment, dict) or not isinstance(segment.get("text"), str):
+        return False
+    start, speaker = segment.get("start"), segment.get("speaker")
+    number = isinstance(start, int | float) and not isinstance(start, bool)
+    return (
+        number
+        and math.isfinite(start)
+        and start >= 0
+        and isinstance(speaker, int)
+        and not isinstance(speaker, bool)
+        and speaker >= 1
+    )

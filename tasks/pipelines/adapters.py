@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from tasks.pipelines.bearer import Http, RemoteError
 
@@ -53,23 +54,30 @@ class Taskdeck:
         return str(self.http.ok("POST", "/tasks", job_input)["id"])
 
     def status(self, job: str) -> Status:
-        task = self.http.ok("GET", f"/tasks/{job}")
-        stage = task.get("stage")
-        return Status(
-            state=task["state"],
-            progress=task.get("progress"),
-            message=f"remote stage: {stage}" if stage else None,
-            error=task.get("error_message") or task.get("error"),
-            output={s["name"]: s.get("output") for s in task.get("stages", [])},
-        )
+        task = self.http.ok("GET", f"/tasks/{_part(job)}")
+        try:
+            stage = task.get("stage")
+            return Status(
+                state=_text(task["state"]),
+                progress=_fraction(task.get("progress")),
+                message=f"remote stage: {_text(stage)}" if stage else None,
+                error=task.get("error_message") or task.get("error"),
+                output={_text(s["name"]): s.get("output") for s in task.get("stages", [])},
+            )
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise RemoteError(f"{self.http.base} answered a task of another shape") from exc
 
     def logs(self, job: str, after: int) -> tuple[list[str], int]:
-        page = self.http.ok("GET", f"/tasks/{job}/logs?after={after}&limit=500")
-        lines = [f"[{i.get('stage') or '-'}] {i['line']}" for i in page["items"]]
-        return lines, page.get("next_after", after)
+        page = self.http.ok("GET", f"/tasks/{_part(job)}/logs?after={int(after)}&limit=500")
+        try:
+            lines = [f"[{i.get('stage') or '-'}] {_text(i['line'])}" for i in page["items"]]
+            return lines, int(page.get("next_after", after))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise RemoteError(f"{self.http.base} answered log lines of another shape") from exc
 
     def cancel(self, job: str) -> str:
-        status, answer = self.http.call("POST", f"/tasks/{job}/cancel", {"reason": "cancelled"})
+        path = f"/tasks/{_part(job)}/cancel"
+        status, answer = self.http.call("POST", path, {"reason": "cancelled"})
         return f"{status}: {self.http.said(answer)}"
 
 
@@ -88,9 +96,9 @@ class RunPod:
         return str(self.http.ok("POST", "/run", {"input": job_input})["id"])
 
     def status(self, job: str) -> Status:
-        status, answer = self.http.call("GET", f"/status/{job}")
+        status, answer = self.http.call("GET", f"/status/{_part(job)}")
         if status == 405:  # the SDK's local test server takes POST only
-            status, answer = self.http.call("POST", f"/status/{job}")
+            status, answer = self.http.call("POST", f"/status/{_part(job)}")
         if status != 200 or not isinstance(answer, dict):
             raise RemoteError(f"{self.http.base} answered {status}: {self.http.said(answer)}")
         said = answer.get("status")
@@ -125,10 +133,28 @@ class RunPod:
         return [], after  # RunPod keeps a worker's logs in its console, not behind the API
 
     def cancel(self, job: str) -> str:
-        status, answer = self.http.call("POST", f"/cancel/{job}")
+        status, answer = self.http.call("POST", f"/cancel/{_part(job)}")
         if status == 200 and isinstance(answer, dict) and answer.get("status"):
             return f"{status}: {self.http.scrub(str(answer['status']))}"  # CANCELLED, or done
         return f"{status}: {self.http.said(answer)}"
+
+
+def _part(job: str) -> str:
+    """A remote's job id as one path segment: whatever it holds, it cannot leave the path."""
+    return quote(str(job), safe="")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"not text: {type(value).__name__}")
+    return value
+
+
+def _fraction(value: Any) -> float | None:
+    """A remote's progress, if it is a number from 0 to 1 (anything else is no progress)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    return None
 
 
 __all__ = ["ADAPTERS", "RemoteError", "Status"]

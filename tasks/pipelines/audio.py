@@ -8,6 +8,7 @@ its spectral centroid, enough to tell a low voice from a high one and no
 more (README: what speaker turns can and cannot do).
 """
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ VAD_MODE = 2  # 0 (keeps most) … 3 (keeps least)
 JOIN_GAP = 0.3  # seconds of silence that do not split a region
 SNAP = 1.0  # a chunk's end moves up to this many seconds to the quietest moment
 PITCH = (60.0, 400.0)  # Hz: lowest and highest voices looked for
+RATES = (8_000, 192_000)  # Hz: sample rates a recording may have
+CHANNELS_MAX = 8
+MAX_SECONDS_ENV, MAX_SECONDS_DEFAULT = "TASKDECK_TRANSCRIBE_MAX_SECONDS", 3 * 3600
 
 
 class AudioError(ValueError):
@@ -35,21 +39,43 @@ class Region:
     end: float
 
 
+def max_seconds() -> float:
+    """The longest recording decoded (TASKDECK_TRANSCRIBE_MAX_SECONDS, default 3 hours)."""
+    return float(os.environ.get(MAX_SECONDS_ENV) or MAX_SECONDS_DEFAULT)
+
+
 def decode(fh: BinaryIO) -> np.ndarray:
-    """The whole of an open file as 16 kHz mono int16 samples."""
+    """The whole of an open file as 16 kHz mono int16 samples.
+
+    What the header says is checked before anything is decoded (a 2 KB file
+    at 1 Hz, or a header claiming 2^36 frames, would decode to gigabytes),
+    and the sound is read a minute at a time, so only the 16 kHz result is
+    ever whole in memory.
+    """
     try:
-        data, rate = soundfile.read(fh, dtype="float32", always_2d=True)
+        info = soundfile.info(fh)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         fh.seek(0)
         return _ffmpeg(fh)
-    return _pcm(_resampled(data.mean(axis=1), rate))
+    fh.seek(0)
+    if not RATES[0] <= info.samplerate <= RATES[1]:
+        raise AudioError(f"a sample rate of {info.samplerate} Hz is not one of speech's")
+    if not 1 <= info.channels <= CHANNELS_MAX:
+        raise AudioError(f"{info.channels} channels: at most {CHANNELS_MAX} are read")
+    if info.duration > max_seconds():
+        raise AudioError(f"the recording is longer than {max_seconds():g} s ({MAX_SECONDS_ENV})")
+    blocks = soundfile.blocks(fh, blocksize=info.samplerate * 60, dtype="float32", always_2d=True)
+    parts = [_pcm(_resampled(block.mean(axis=1), info.samplerate)) for block in blocks]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
 
 def _ffmpeg(fh: BinaryIO) -> np.ndarray:
     tool = shutil.which("ffmpeg")
     if tool is None:
         raise AudioError("not a sound file libsndfile reads (install ffmpeg for M4A, AAC, video)")
-    argv = [tool, "-nostdin", "-v", "error", "-i", "pipe:0", "-f", "s16le", "-ac", "1"]
+    # Only the pipe: a playlist in the input must not make ffmpeg fetch other files or URLs.
+    argv = [tool, "-nostdin", "-v", "error", "-protocol_whitelist", "pipe", "-i", "pipe:0"]
+    argv += ["-t", f"{max_seconds():g}", "-f", "s16le", "-ac", "1"]
     done = subprocess.run(
         [*argv, "-ar", str(RATE), "pipe:1"], stdin=fh, capture_output=True, check=False
     )

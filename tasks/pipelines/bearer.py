@@ -76,7 +76,17 @@ class Http:
                     break
         if isinstance(answer, dict):  # OpenAI's {"error": {"message": …}}
             answer = answer.get("message", answer)
-        return self.scrub(str(answer))[:300]
+        # Each text blanked before str() writes it out: repr would escape a key's backslash.
+        return self.scrub(str(self._scrubbed(answer)))[:300]
+
+    def _scrubbed(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {self._scrubbed(k): self._scrubbed(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrubbed(v) for v in value]
+        return value
 
     def _json(self, data: bytes) -> Any:
         if len(data) > ANSWER_MAX:

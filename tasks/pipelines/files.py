@@ -3,7 +3,7 @@
 `FolderParam` and `FileParam` are text relative to the root. `UploadParam`
 is a file sent with the task (multipart) or, from JSON, a file under the
 root; an upload is stored under the data dir and named in params as
-`upload:<task id>/<name>` (`located()` finds either kind). Validation
+`upload:<task id>/<param>/<name>` (`located()` finds either kind). Validation
 resolves them, following symlinks, and refuses `..`, absolute paths
 elsewhere and links that lead out, naming the param (a 422); the task keeps
 the resolved path, relative to the root. `walk()` skips, and reports, links
@@ -37,7 +37,8 @@ PATH_MAX = 1000
 # (an upload param may name a file under the root instead).
 FOLDER, FILE, UPLOAD = "taskdeck-folder", "taskdeck-file", "taskdeck-upload"
 PATH_FORMATS = (FOLDER, FILE, UPLOAD)
-UPLOADED = re.compile(r"^upload:([0-9a-f]{32})/([^./\\][^/\\]*)$")
+# upload:<task id>/<param>/<file name>: a folder per param, so two files of one name differ.
+UPLOADED = re.compile(r"upload:([0-9a-f]{32})/(\w+)/([^./\\][^/\\]*)")
 # Suggestions offered by the new-task form (a datalist): enough to pick from, cheap to list.
 SUGGESTIONS_MAX = 300
 SUGGESTION_DEPTH = 3
@@ -89,16 +90,21 @@ def uploads_dir() -> Path:
     return Path(base).resolve()
 
 
-def upload_value(task_id: str, name: str) -> str:
+def uploaded(value: str) -> re.Match | None:
+    """The parts of an upload's params value (task id, param, file name), else None."""
+    return UPLOADED.fullmatch(value)
+
+
+def upload_value(task_id: str, param: str, name: str) -> str:
     """How params name a file uploaded with task `task_id`."""
-    return f"upload:{task_id}/{name}"
+    return f"upload:{task_id}/{param}/{name}"
 
 
 def located(value: str) -> Path:
     """The file a FileParam or UploadParam names: an upload, or a path under the root."""
-    uploaded = UPLOADED.match(value)
-    if uploaded:
-        return uploads_dir() / uploaded.group(1) / uploaded.group(2)
+    parts = uploaded(value)
+    if parts:
+        return uploads_dir().joinpath(*parts.groups())
     return resolve(value)
 
 
@@ -158,7 +164,7 @@ def _file_or_upload(value: str, info: ValidationInfo) -> str:
     """UploadParam's check. At submit (a validation context lists the files sent with the
     task) an `upload:` value must be one of them, so JSON cannot name another task's upload;
     stored params (no context) keep theirs."""
-    if UPLOADED.match(value):
+    if uploaded(value):
         sent = info.context.get("uploads", ()) if info.context else None
         if sent is not None and value not in sent:
             raise ValueError(gettext("names an upload that was not sent with this task"))

@@ -13,7 +13,7 @@ the file binds it to and blanked out of anything the remote says back.
 
 import time
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -48,12 +48,13 @@ class RemoteParams(Params):
         ),
     )
     secret: str = Field(
-        "",
+        min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9_.-]*$",
+        pattern=r"^[A-Za-z0-9_.-]+$",
         title=N_("Secret name"),
         description=N_(
-            "The name of a credential in the deck's secrets file, never the credential."
+            "The name of the deck's secrets-file entry for this address (its credential, "
+            "never the credential itself)."
         ),
     )
     input: dict[str, Any] = Field(
@@ -68,6 +69,9 @@ class RemoteParams(Params):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// address")
+        segments = unquote(parts.path).split("/")
+        if ".." in segments or "." in segments or "%2f" in parts.path.lower():
+            raise ValueError("must not hold . or .. segments (they would leave the secret's path)")
         if parts.username or parts.password:  # it would be shown with the task
             raise ValueError("must not hold a user name or password; name a secret instead")
         if parts.query or parts.fragment or not value.isprintable() or " " in value:
@@ -76,11 +80,12 @@ class RemoteParams(Params):
 
     @model_validator(mode="after")
     def _secret_may_go_there(self):
-        if self.secret:
-            try:
-                secrets.secret(self.secret, self.url)
-            except secrets.SecretError as exc:
-                raise ValueError(f"secret: {exc}") from None
+        """Every job names a secret: the secrets file's addresses are all it may reach (an
+        admin's list), so a user cannot point the worker at an internal service."""
+        try:
+            secrets.secret(self.secret, self.url)
+        except secrets.SecretError as exc:
+            raise ValueError(f"secret: {exc}") from None
         return self
 
 
@@ -97,7 +102,7 @@ remote_job = Pipeline(
 
 @remote_job.stage("remote")
 def remote(ctx, params):
-    key = secrets.secret(params.secret, params.url).key if params.secret else ""
+    key = secrets.secret(params.secret, params.url).key
 
     def scrub(text: str) -> str:
         return text.replace(key, "****") if key else text
@@ -107,9 +112,9 @@ def remote(ctx, params):
     if job is None:
         job = service.submit(params.input)
         ctx.save({"job": job, "after": 0})  # before anything else: a new run re-attaches
-        ctx.log(f"submitted to {params.url}: job {job}")
+        ctx.log(scrub(f"submitted to {params.url}: job {job}"))
     else:
-        ctx.log(f"re-attached to job {job} at {params.url}")
+        ctx.log(scrub(f"re-attached to job {job} at {params.url}"))
     ctx.on_cancel(
         lambda: scrub(f"cancelled there ({params.url}, job {job}): {service.cancel(job)}")
     )

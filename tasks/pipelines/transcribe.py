@@ -26,7 +26,8 @@ from tasks.pipelines.files import UploadParam, located, open_inside
 CHUNK_SECONDS = 30.0
 PITCH_GAP = 0.2  # log-pitch gap (~22 %) that parts two voices when guessing how many
 SPEAKERS_MAX = 6
-RULE = re.compile(r"^\s*(.+?)\s*(?:=>|->|=)\s*(.*?)\s*$")
+ARROWS = ("=>", "->", "=")  # what parts heard from meant in a vocabulary line, first found wins
+RULE_MAX = 200  # characters a vocabulary line's heard words may have
 
 
 class TranscribeParams(Params):
@@ -170,27 +171,47 @@ def _kmeans(points: np.ndarray, k: int, rounds: int = 50) -> np.ndarray:
 
 @transcribe.stage("correcting")
 def correcting(ctx, params, identifying):
-    rules = vocabulary(params.vocabulary)
+    pattern, meant = vocabulary(params.vocabulary)
     replaced = 0
     segments = []
     for segment in identifying["segments"]:
         text = segment["text"]
-        for pattern, meant in rules:
-            text, count = pattern.subn(meant, text)
+        if pattern is not None:
+            text, count = pattern.subn(lambda m: _meant(meant, m.group(0)), text)
             replaced += count
         segments.append({**segment, "text": tidy(text)})
     return {"segments": segments, "replaced": replaced}
 
 
-def vocabulary(text: str) -> list[tuple[re.Pattern, str]]:
-    """`heard => meant` lines as whole-word, case-blind patterns; other lines are ignored."""
-    rules = []
+def _meant(meant: dict[str, str], heard: str) -> str:
+    return meant.get(" ".join(heard.lower().split()), heard)  # a case only re.I folds: as heard
+
+
+def vocabulary(text: str) -> tuple[re.Pattern | None, dict[str, str]]:
+    """`heard => meant` lines as one whole-word, case-blind pattern and what each heard means.
+
+    One pass over the text, longest heard first: what a rule writes is never
+    read by another (no cascade), and `meant` is plain text, not a regex
+    template. Lines are split with str.partition, not a regex: a long line
+    of spaces must not backtrack. Lines without an arrow, or whose heard
+    words are longer than RULE_MAX, are ignored.
+    """
+    meant: dict[str, str] = {}
     for line in text.splitlines():
-        match = RULE.match(line)
-        if match and match.group(1):
-            heard = r"\s+".join(re.escape(w) for w in match.group(1).split())
-            rules.append((re.compile(rf"(?<!\w){heard}(?!\w)", re.I), match.group(2)))
-    return rules
+        arrow = next((a for a in ARROWS if a in line), None)
+        if arrow is None:
+            continue
+        heard, _, said = line.partition(arrow)
+        heard = " ".join(heard.lower().split())
+        if heard and len(heard) <= RULE_MAX:
+            meant[heard] = said.strip()
+    if not meant:
+        return None, meant
+    alternatives = "|".join(
+        r"\s+".join(re.escape(w) for w in heard.split())
+        for heard in sorted(meant, key=len, reverse=True)
+    )
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.I), meant
 
 
 def tidy(text: str) -> str:

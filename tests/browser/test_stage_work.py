@@ -248,3 +248,19 @@ def test_a_stage_waiting_out_its_retry_back_off_says_so(site):
         "1/1 · hiccup · Retrying: attempt 1 failed"
     )
     expect(page.locator("#task-status .stage-error")).to_contain_text("upstream hiccup")
+
+
+def test_no_log_lines_yet_goes_when_the_first_line_comes(site):
+    http, open_page = site
+    page = open_page()
+    blocker = http.submit(stages=1, seconds=60)  # the one worker is busy: the ticker waits
+    wait_for(lambda: http.task(blocker)["state"] == "running")
+    task_id = http.submit("ticker", count=20, seconds=0.2)
+    page.goto(f"{http.base}/tasks/{task_id}")
+    empty = page.locator(".log-empty")
+    expect(empty).to_be_visible()
+    http.call("POST", f"/tasks/{blocker}/cancel", {"reason": "make way"})
+    expect(page.locator("#log-lines > li").first).to_be_visible(timeout=20_000)
+    expect(empty).to_be_hidden()
+    expect(badge(page)).to_have_text("Succeeded", timeout=30_000)
+    assert not [m for m in page.console if "error" in m.lower()], page.console

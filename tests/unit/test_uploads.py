@@ -10,10 +10,10 @@ import pytest
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
-from app.security import TOO_LARGE, ChunkedBodyLimit
+from app.security import TOO_LARGE, ChunkedBodyLimit, body_limit
 from app.services import accounts, commands, lease, retention
 from app.services.uploads import safe_name
-from tests.drive import task
+from tests.drive import submit, task
 
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40)  # the bytes do not matter until a stage runs
 
@@ -49,9 +49,9 @@ def test_a_file_sent_with_the_task_is_kept_and_named_in_its_params(api, uploads)
     )
     assert response.status_code == 201, response.get_json()
     task = response.get_json()
-    assert task["params"]["audio"] == f"upload:{task['id']}/会议 录音.wav"
+    assert task["params"]["audio"] == f"upload:{task['id']}/audio/会议 录音.wav"
     assert task["params"]["speakers"] == 2
-    assert (uploads / task["id"] / "会议 录音.wav").read_bytes() == WAV
+    assert (uploads / task["id"] / "audio" / "会议 录音.wav").read_bytes() == WAV
 
 
 def test_the_task_page_names_the_uploaded_file_not_its_storage(api, browser):
@@ -86,7 +86,7 @@ def test_a_path_under_the_files_root_still_works_in_json_and_in_the_form(
     )
     assert with_file.status_code == 302
     task_id = with_file.headers["Location"].rsplit("/", 1)[1]
-    assert (uploads / task_id / "录音.wav").read_bytes() == WAV
+    assert (uploads / task_id / "audio" / "录音.wav").read_bytes() == WAV
 
 
 @pytest.mark.parametrize(
@@ -95,11 +95,13 @@ def test_a_path_under_the_files_root_still_works_in_json_and_in_the_form(
         ("../../etc/passwd", "passwd"),
         ("C:\\Users\\me\\talk.wav", "talk.wav"),
         ("..", "upload"),
+        (". .", "upload"),
+        ("\u3000.\u3000.", "upload"),
         (".hidden.wav", "hidden.wav"),
         ("bad\r\nname\x00.wav", "badname.wav"),
         ("长" * 300 + ".wav", "长" * 83 + ".wav"),  # 255 bytes of UTF-8 at most, suffix kept
     ],
-    ids=["escape", "windows", "dots", "hidden", "control", "long"],
+    ids=["escape", "windows", "dots", "spaced-dots", "wide-dots", "hidden", "control", "long"],
 )
 def test_a_client_s_file_name_becomes_a_plain_name(name, kept):
     assert safe_name(name) == kept
@@ -151,34 +153,68 @@ def test_a_body_over_the_upload_limit_is_413_before_it_is_stored(app, api, uploa
 
 
 @pytest.mark.parametrize(
-    "content_type, size, refused",
+    "path, content_type, size, refused",
     [
-        ("multipart/form-data; boundary=b", 3000, False),  # over 1,000: a multipart may be more
-        ("multipart/form-data; boundary=b", 5001, True),
-        ("application/json", 3000, True),
+        ("/api/v1/tasks", "multipart/form-data; boundary=b", 3000, False),  # a route for files
+        ("/tasks/new", "multipart/form-data; boundary=b", 3000, False),
+        ("/api/v1/tasks", "multipart/form-data; boundary=b", 5001, True),
+        ("/api/v1/tasks", "application/json", 3000, True),  # files come multipart only
+        ("/login", "multipart/form-data; boundary=b", 3000, True),  # takes no files
+        ("/nothing-here", "multipart/form-data; boundary=b", 3000, True),
     ],
 )
-def test_a_chunked_body_meets_the_upload_limit_if_multipart_else_the_usual_one(
-    content_type, size, refused
+def test_a_chunked_body_meets_the_upload_limit_only_where_files_are_taken(
+    app, path, content_type, size, refused
 ):
+    app.config.update(MAX_CONTENT_LENGTH=1000, UPLOAD_MAX=4000)  # 5,000 with the fields
     seen = {}
 
-    def app(environ, start_response):
+    def inner(environ, start_response):
         seen.update(environ)
         return []
 
-    limit = ChunkedBodyLimit(app, 1000, 5000)
     environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
         "HTTP_TRANSFER_ENCODING": "chunked",
         "CONTENT_TYPE": content_type,
         "wsgi.input": io.BytesIO(b"x" * size),
     }
-    answer = limit(environ, None)
+    answer = ChunkedBodyLimit(inner, body_limit(app))(environ, None)
     assert bool(seen.get(TOO_LARGE)) is refused
     assert seen["CONTENT_LENGTH"] == ("0" if refused else str(size))
     assert len(seen["wsgi.input"].read()) == (0 if refused else size)
     answer.close()  # as the server does once the answer is sent
     assert seen["wsgi.input"].closed
+
+
+def test_anonymous_bodies_get_no_upload_limit_and_a_413_says_why(app, api, uploads):
+    app.config["UPLOAD_MAX"] = 2 * 1024 * 1024
+    body = bytes(3 * 1024 * 512)  # 1.5 MiB: fine for alice, too much for nobody
+    assert sent(api(None), files={"params.audio": (body, "a.wav")}).status_code == 413
+    assert sent(api("alice"), files={"params.audio": (body, "a.wav")}).status_code == 201
+    many = sent(api("alice"), **{f"params.x{i}": "y" for i in range(100)})
+    assert many.status_code == 413
+    assert many.get_json()["detail"] == "Too many form fields, or a text field over 500 KB"
+
+
+def test_two_files_of_one_name_for_two_params_are_two_files(app, uploads):
+    from app.services import uploads as kept
+    from tasks.pipelines.files import UPLOAD, located
+
+    class TwoFiles:
+        params_schema = {"properties": {"a": {"format": UPLOAD}, "b": {"format": UPLOAD}}}
+
+    task_id = "f" * 32
+    sent = {name: kept.Upload("x.wav", io.BytesIO(name.encode())) for name in ("a", "b")}
+    with app.app_context():
+        values = kept.named(TwoFiles, task_id, sent)
+        kept.store(task_id, sent, values)
+    assert values == {"a": f"upload:{task_id}/a/x.wav", "b": f"upload:{task_id}/b/x.wav"}
+    assert [located(v).read_bytes() for v in values.values()] == [b"a", b"b"]
 
 
 def test_uploads_go_with_the_last_task_that_names_them(app, api, uploads):
@@ -188,9 +224,11 @@ def test_uploads_go_with_the_last_task_that_names_them(app, api, uploads):
         owner = accounts.find_user("alice")
         lease.fail_stage(lease.start_stage(first, 0, 1), "stage_error", "boom")
         retry = commands.retry(owner, first).new_task_id
-        assert task(retry).params["audio"] == f"upload:{first}/a.wav"  # the original's file
+        assert task(retry).params["audio"] == f"upload:{first}/audio/a.wav"  # the original's file
         assert retention.prune(timedelta(0))["uploads"] == 0  # the retry still names it
-        assert (uploads / first / "a.wav").is_file()
+        assert (uploads / first / "audio" / "a.wav").is_file()
         lease.fail_stage(lease.start_stage(retry, 0, 1), "stage_error", "boom")
+        # Text that only looks like the upload (in a param that is not one) keeps nothing.
+        submit(accounts.find_user("bob"), message=f"upload:{first}/audio/a.wav")
         assert retention.prune(timedelta(0)) == {"tasks": 1, "files": 0, "uploads": 1}
     assert not (uploads / first).exists()

@@ -8,7 +8,7 @@ from app.extensions import db
 from app.models import Task
 from app.services import lease
 from app.services.states import TERMINAL_STATES
-from tests.conftest import submit_demo
+from tests.conftest import submit_demo, write_secrets
 
 
 def finish(app, task_id):
@@ -185,7 +185,11 @@ def test_every_built_in_pipeline_s_form_renders_a_field_per_param(browser, pipel
         assert f'id="p-{name}"' in form and f'name="params.{name}"' in form
 
 
-def test_an_object_param_without_a_default_starts_empty_and_is_read_as_json(browser, app):
+def test_an_object_param_without_a_default_starts_empty_and_is_read_as_json(
+    browser, app, tmp_path, monkeypatch
+):
+    secrets = write_secrets(tmp_path / "secrets.toml", deck=("", "http://127.0.0.1:9"))
+    monkeypatch.setenv("TASKDECK_SECRETS_FILE", secrets)
     browser.login("alice")
     form = browser.get("/tasks/new?type=remote_job").data.decode()
     assert re.search(r'<textarea id="p-input"[^>]*>\s*</textarea>', form)
@@ -196,6 +200,7 @@ def test_an_object_param_without_a_default_starts_empty_and_is_read_as_json(brow
             "type": "remote_job",
             "params.adapter": "taskdeck",
             "params.url": "http://127.0.0.1:9",
+            "params.secret": "deck",
             "params.input": job,
         },
     )
