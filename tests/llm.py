@@ -11,10 +11,11 @@ gateway does), and `/moved/…` answers with a redirect.
 
 import json
 import re
-import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests import httpd
 
 KEY = "sk-test-never-shown-4f2a9c77e1"
 ASKED = re.compile(r"Write section (\d+) of (\d+)")
@@ -68,11 +69,5 @@ def serving(delay: float = 0.0, fail: tuple[int, ...] = (), echo: tuple[int, ...
         def log_message(self, *args):  # quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield endpoint, f"http://127.0.0.1:{server.server_port}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with httpd.serving(Handler) as port:
+        yield endpoint, f"http://127.0.0.1:{port}/v1"

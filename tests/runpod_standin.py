@@ -23,7 +23,9 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests import httpd
 
 KEY = "rpa_TESTKEY_never_shown_8d41c2f09e"
 ENDPOINT = "tdk2test0endpt"
@@ -114,11 +116,5 @@ def serving():
         def log_message(self, *args):  # quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield endpoint, f"http://127.0.0.1:{server.server_port}/v2/{ENDPOINT}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with httpd.serving(Handler) as port:
+        yield endpoint, f"http://127.0.0.1:{port}/v2/{ENDPOINT}"
