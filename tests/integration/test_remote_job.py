@@ -16,13 +16,15 @@ from tests.live import running_server
 DOCUMENT = {"type": "document", "params": {"title": "远程", "notes": "# 一\n第一。\n# 二\n第二。"}}
 
 
-@pytest.fixture
-def there(tmp_path):
-    """The other Taskdeck: its Http (admin token) and the process."""
-    folder = tmp_path / "there"
-    folder.mkdir()
-    with running_server(folder) as (http, server):
+@pytest.fixture(scope="module")
+def there(tmp_path_factory):
+    """The other Taskdeck (its Http, with an admin token), one for the module's tests."""
+    with running_server(tmp_path_factory.mktemp("there")) as (http, _):
         yield http
+
+
+def jobs_there(there) -> set[str]:
+    return {t["id"] for t in there.call("GET", "/tasks")[1]["items"]}
 
 
 @pytest.fixture
@@ -47,6 +49,7 @@ def submit(api_as, there, job_input, secret_name="there"):
 def test_a_job_there_is_mirrored_here(api, worker, there, secret):
     worker(workers=1)
     alice = api("alice")
+    before = jobs_there(there)
     task = finished(alice, submit(alice, there, DOCUMENT))
     assert task["state"] == "succeeded", task
     output = task["stages"][0]["output"]
@@ -60,14 +63,15 @@ def test_a_job_there_is_mirrored_here(api, worker, there, secret):
     lines = [item["line"] for item in log]
     assert f"submitted to {there.base}: job {output['job']}" in lines
     assert "remote: [outline] 2 sections from the notes' headings" in lines  # mirrored, UTF-8
-    assert [t["id"] for t in there.call("GET", "/tasks")[1]["items"]] == [output["job"]]
+    assert jobs_there(there) - before == {output["job"]}  # submitted once
 
 
 def test_a_cancel_here_cancels_the_job_there(api, worker, there, secret):
     worker(workers=1)
     alice = api("alice")
+    before = jobs_there(there)
     task_id = submit(alice, there, {"type": "demo", "params": {"stages": 1, "seconds": 120}})
-    job = wait_for(lambda: (jobs := there.call("GET", "/tasks")[1]["items"]) and jobs[0]["id"])
+    (job,) = wait_for(lambda: jobs_there(there) - before)
     wait_for(lambda: there.task(job)["state"] == "running", timeout=30)
     alice.post(f"/tasks/{task_id}/cancel", json={"reason": "not needed"})
     wait_for(lambda: there.task(job)["state"] == "cancelled", timeout=15, interval=0.1)
