@@ -20,11 +20,11 @@ from sqlalchemy import String, cast, select
 
 from app.extensions import db
 from app.models import Task
+from app.services.artifacts import NAME_MAX, NAME_MAX_BYTES
 from app.services.catalog import get_pipeline
 from app.services.errors import ParamsError, StorageFull, Unprocessable
 from tasks.pipelines.files import UPLOAD, upload_value, uploaded
 
-NAME_MAX, NAME_MAX_BYTES = 200, 255
 COPY_CHUNK = 1024 * 1024
 
 
@@ -48,6 +48,7 @@ def safe_name(filename: str) -> str:
     """
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C"))
+    # An artifact's name limits: one declaration of what a kept file may be called.
     while len(name) > NAME_MAX or len(name.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES:
         stem, dot, suffix = name.rpartition(".")
         name = (stem[:-1] + dot + suffix) if dot and len(suffix) <= 16 and stem else name[:-1]
