@@ -41,6 +41,7 @@ class RemoteParams(Params):
     )
     url: str = Field(
         max_length=2000,
+        json_schema_extra={"format": "uri"},  # the form's field is one line
         title=N_("URL"),
         description=N_(
             "The other Taskdeck (https://deck.example) or the endpoint "

@@ -193,6 +193,9 @@ def test_an_object_param_without_a_default_starts_empty_and_is_read_as_json(
     browser.login("alice")
     form = browser.get("/tasks/new?type=remote_job").data.decode()
     assert re.search(r'<textarea id="p-input"[^>]*>\s*</textarea>', form)
+    # An address, a name with a pattern and a short title are one-line fields, not text boxes.
+    assert '<input id="p-url" name="params.url" type="url"' in form
+    assert '<input id="p-secret" name="params.secret" type="text"' in form
     job = '{"type": "demo", "params": {"message": "你好"}}'
     sent = browser.post(
         "/tasks/new",
