@@ -26,7 +26,9 @@ def test_vocabulary_lines_replace_whole_words_in_one_pass():
 def test_a_hostile_vocabulary_is_read_at_once():
     started = time.process_time()
     pattern, meant = vocabulary(" " * 20_000 + "x\n" + "a => " + "b" * 20_000)
-    assert time.process_time() - started < 1  # was cubic: hours for this line
+    # A hang guard, not a speed figure: the old regex took hours on this line (2 s at 1,000
+    # spaces, cubic), so any bound far below that tells the two apart.
+    assert time.process_time() - started < 30
     assert meant == {"a": "b" * 20_000}
     assert vocabulary("hello => hello hello\n" * 500)[1] == {"hello": "hello hello"}
 
