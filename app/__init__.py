@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
+from app import sqlite_writer
 from app.config import Config
 from app.jsonio import StrictJSONProvider
 from app.models import TASK_ID_PATTERN
@@ -46,10 +47,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     os.environ[files.STATE_ENV] = str(Path(app.config["DATA_DIR"]) / "state")
     os.environ[files.UPLOADS_ENV] = app.config["UPLOADS_DIR"]
     # Store JSON as UTF-8 text, so Chinese stays searchable and byte-exact.
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS",
-        {"json_serializer": lambda obj: json.dumps(obj, ensure_ascii=False, allow_nan=False)},
-    )
+    engine_options = {
+        "json_serializer": lambda obj: json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    }
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Writers take turns through a lock file instead of SQLite's sleeping busy handler.
+        engine_options["connect_args"] = {"factory": sqlite_writer.Connection}
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
 
     from app.extensions import csrf, db, login_manager, migrate
 

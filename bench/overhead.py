@@ -1,74 +1,112 @@
-"""Overhead vs raw Huey: N no-op tasks through Taskdeck vs N raw Huey no-op tasks.
+"""Overhead vs raw Huey: N one-stage no-op tasks through Taskdeck vs N no-op raw Huey tasks.
 
-Same storage (the queue URL of the run), same consumer (threads, same count),
-same process. Taskdeck's side is a one-stage demo task with `seconds: 0`,
-timed from the first submit to the last `succeeded`. Goal: ratio ≥ 0.5.
+Same storage (the queue URL of the run), same consumer (threads, same
+count), same process. Two figures per side:
+
+- drain: the tasks are queued first, then a consumer drains them; timed
+  from the first stage's start to the last task's end (start-up excluded);
+- with submits: submitted while the consumer runs; timed from the first
+  submit to the last end.
+
+Taskdeck's task is the `noop` pipeline of bench/pipelines (a user's own
+pipeline, loaded through TASKDECK_PIPELINES_PATH). Goal: ratio ≥ 0.5.
 """
 
+import os
 import threading
 import time
+from pathlib import Path
 
-from harness import figure, make_app, start_consumer
-from sqlalchemy import func, select
+os.environ["TASKDECK_PIPELINES_PATH"] = str(Path(__file__).resolve().parent / "pipelines")
 
-from app import config
-from app.extensions import db
-from app.models import Task
-from app.queue import make_huey
-from app.services import accounts, commands
+from harness import figure, make_app, start_consumer  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
-TASKS = 500
-WORKERS = 4
+from app import config  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import Task, TaskStage  # noqa: E402
+from app.queue import make_huey  # noqa: E402
+from app.services import accounts, commands  # noqa: E402
+
+TASKS = int(os.environ.get("BENCH_TASKS", 2000))
+WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
 
 
-def taskdeck_throughput(app) -> float:
+def _wait_all_ended(count: int) -> None:
+    while True:
+        ended = db.session.scalar(
+            select(func.count()).select_from(Task).where(Task.finished_at.is_not(None))
+        )
+        db.session.commit()
+        if ended == count:
+            return
+        time.sleep(0.05)
+
+
+def taskdeck_rates(app) -> tuple[float, float]:
+    """(drain rate, rate with submits), tasks/s."""
     with app.app_context():
         user = accounts.find_user("bench")
+        for _ in range(TASKS):
+            commands.submit(user, "noop", {}, 6, actor="bench")
         consumer = start_consumer(app, WORKERS)
+        _wait_all_ended(TASKS)
+        first = db.session.scalar(select(func.min(TaskStage.started_at)))
+        last = db.session.scalar(select(func.max(Task.finished_at)))
+        drain = TASKS / (last - first).total_seconds()
+
         started = time.perf_counter()
         for _ in range(TASKS):
-            commands.submit(user, "demo", {"stages": 1, "seconds": 0}, 6, actor="bench")
-        while True:
-            done = db.session.scalar(
-                select(func.count()).select_from(Task).where(Task.state == "succeeded")
-            )
-            db.session.commit()
-            if done == TASKS:
-                break
-            time.sleep(0.01)
-        elapsed = time.perf_counter() - started
+            commands.submit(user, "noop", {}, 6, actor="bench")
+        _wait_all_ended(2 * TASKS)
+        with_submits = TASKS / (time.perf_counter() - started)
         consumer.stop(graceful=True)
-    return TASKS / elapsed
+    return drain, with_submits
 
 
-def raw_throughput() -> float:
+def raw_rates() -> tuple[float, float]:
     raw = make_huey(config.queue_url(), "raw-huey-bench")
     raw.flush()
     finished = threading.Semaphore(0)
+    times: list[float] = []
 
     @raw.task()
     def noop():
+        times.append(time.perf_counter())
         finished.release()
 
+    for _ in range(TASKS):
+        noop()
     consumer = start_consumer(None, WORKERS, raw_huey=raw)
+    for _ in range(TASKS):
+        finished.acquire()
+    # From the first task's end (≈ its start: it is a no-op) to the last's.
+    drain = (TASKS - 1) / (times[-1] - times[0])
+
     started = time.perf_counter()
     for _ in range(TASKS):
         noop()
     for _ in range(TASKS):
         finished.acquire()
-    elapsed = time.perf_counter() - started
+    with_submits = TASKS / (time.perf_counter() - started)
     consumer.stop(graceful=True)
     raw.flush()
-    return TASKS / elapsed
+    return drain, with_submits
 
 
 def main() -> None:
     app, _ = make_app()
-    raw = raw_throughput()
-    deck = taskdeck_throughput(app)
+    raw_drain, raw_submits = raw_rates()
+    deck_drain, deck_submits = taskdeck_rates(app)
     figure(
-        f"overhead: {TASKS} no-op tasks, {WORKERS} worker threads: raw Huey {raw:.0f}/s, "
-        f"Taskdeck {deck:.0f}/s, ratio {deck / raw:.2f}"
+        f"overhead, drain: {TASKS} queued no-op tasks, {WORKERS} worker threads: "
+        f"raw Huey {raw_drain:.0f}/s, Taskdeck {deck_drain:.0f}/s, "
+        f"ratio {deck_drain / raw_drain:.2f}"
+    )
+    figure(
+        f"overhead, with submits: {TASKS} no-op tasks submitted while {WORKERS} threads drain: "
+        f"raw Huey {raw_submits:.0f}/s, Taskdeck {deck_submits:.0f}/s, "
+        f"ratio {deck_submits / raw_submits:.2f}"
     )
 
 

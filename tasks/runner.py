@@ -43,26 +43,44 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class Heartbeat(threading.Thread):
-    """Refreshes a running stage's heartbeat, also while the stage reports no progress.
+class Heartbeats(threading.Thread):
+    """Refreshes the heartbeat of every stage this worker runs, also while they report nothing.
 
-    It stops by itself once the lease is gone (the stage ended, or the
-    reaper gave it to another worker).
+    One thread per worker process, started with its first stage: a thread
+    per stage cost more than a short stage itself. A stage whose lease is
+    gone (it ended, or the reaper gave it to another worker) is dropped.
     """
 
-    def __init__(self, app, run: lease.StageRun):
-        super().__init__(name=f"heartbeat-{run.task_id[:8]}", daemon=True)
-        self.app, self.run_, self.stopped = app, run, threading.Event()
-        self.interval = app.config["HEARTBEAT_INTERVAL"]
+    def __init__(self, app):
+        super().__init__(name="heartbeats", daemon=True)
+        self.app, self.interval = app, app.config["HEARTBEAT_INTERVAL"]
+        self._runs: dict[tuple[str, int], lease.StageRun] = {}
+        self._lock = threading.Lock()
+
+    def add(self, run: lease.StageRun) -> None:
+        with self._lock:
+            self._runs[run.task_id, run.dispatch_seq] = run
+            if not self.is_alive():
+                self.start()
+
+    def discard(self, run: lease.StageRun) -> None:
+        with self._lock:
+            self._runs.pop((run.task_id, run.dispatch_seq), None)
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            try:
-                with self.app.app_context():
-                    if not lease.heartbeat(self.run_):
-                        return
-            except Exception:  # a locked database now and then must not end the beat
-                log.exception("heartbeat of task %s failed", self.run_.task_id)
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                runs = list(self._runs.values())
+            for run in runs:
+                try:
+                    with self.app.app_context():
+                        held = lease.heartbeat(run)
+                except Exception:  # a locked database now and then must not end the beats
+                    log.exception("heartbeat of task %s failed", run.task_id)
+                    continue
+                if not held:
+                    self.discard(run)
 
 
 class StageRunner:
@@ -74,6 +92,7 @@ class StageRunner:
 
     def __init__(self, app):
         self.app = app
+        self.heartbeats = Heartbeats(app)
         self.handing_back = threading.Event()
         self._busy = 0
         self._idle = threading.Condition()
@@ -98,12 +117,11 @@ class StageRunner:
         if self.handing_back.is_set():  # claimed as the worker stops: give it straight back
             recovery.hand_back_stage(run)
             return
-        beat = Heartbeat(self.app, run)
-        beat.start()
+        self.heartbeats.add(run)
         try:
             self._run_stage(run)
         finally:
-            beat.stopped.set()
+            self.heartbeats.discard(run)
 
     def hand_back(self, deadline: float) -> bool:
         """Ask running stages to hand themselves back; True if all did by `deadline` (monotonic)."""
@@ -142,8 +160,9 @@ class StageRunner:
             ending = self._unrecorded(run, exc)
         finally:
             artifacts.discard_staging(run.task_id, run.dispatch_seq)
+        gave_up = channel.gave_up if ending.how == "ok" else False
         try:
-            self._record(run, stage, ending)
+            self._record(run, stage, ending, gave_up)
         except Exception as exc:
             self._record(run, stage, self._unrecorded(run, exc))
 
@@ -181,12 +200,15 @@ class StageRunner:
         return ending
 
     @staticmethod
-    def _record(run: lease.StageRun, stage, ending: Ending) -> None:
-        """The one place a stage's ending becomes a transition, however the stage ran."""
+    def _record(run: lease.StageRun, stage, ending: Ending, gave_up: bool = False) -> None:
+        """The one place a stage's ending becomes a transition, however the stage ran.
+
+        `gave_up`: the stage recorded a failed item (it then ends partial_success).
+        """
         if ending.message is not None:  # a stage's error may hold NUL or a lone surrogate
             ending = replace(ending, message=clean(ending.message))
         if ending.how == "ok":
-            lease.finish_stage(run, ending.output)
+            lease.finish_stage(run, ending.output, items_failed=gave_up)
         elif ending.how == "cancelled":
             reason = (
                 f"killed after its cancel_grace of {stage.cancel_grace:g} s"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from app.constants import (
     EV_PRIORITY_CHANGED,
@@ -27,6 +27,8 @@ from app.services.catalog import get_pipeline
 from app.services.errors import InvalidRequest, ParamsError, Unprocessable
 from app.services.queries import get_task
 from app.services.transitions import (
+    STAGES,
+    TASKS,
     current_state,
     move,
     record,
@@ -84,28 +86,43 @@ def submit(
             gettext("Invalid params: %(errors)s", errors=exc), fields=exc.by_field
         ) from exc
     priority = check_priority(priority)
-    names = [stage.name for stage in pipeline.stages_for(params)]
-    task = Task(
-        id=task_id,
-        type=task_type,
-        state=QUEUED,
-        owner_id=owner.id,
-        priority=priority,
-        params=params,
-        stage_names=names,
-        dispatch_seq=1,
-        stages=[TaskStage(position=i, name=n, state=STAGE_PENDING) for i, n in enumerate(names)],
-    )
+    stages = pipeline.stages_for(params)
     folder = uploaded.store(task_id, uploads, sent) if uploads else None
     try:
-        db.session.add(task)
-        record(task.id, EV_SUBMITTED, None, QUEUED, actor=actor)
-        dispatch.enqueue_stage(task.id, 0, 1, priority)
+        _insert(task_id, task_type, owner.id, priority, params, [stage.name for stage in stages])
+        record(task_id, EV_SUBMITTED, None, QUEUED, actor=actor)
+        dispatch.enqueue_stage(task_id, 0, 1, priority, offset=stages[0].priority_offset)
         db.session.commit()
     except BaseException:
+        db.session.rollback()
         uploaded.discard(folder)
         raise
-    return task
+    return db.session.get(Task, task_id)
+
+
+def _insert(task_id: str, task_type: str, owner_id: int, priority: int, params, names) -> None:
+    """A new task's row and its stages' rows, as two INSERTs (the ORM's flush cost more)."""
+    connection = db.session.connection()
+    connection.execute(
+        insert(TASKS),
+        {
+            "id": task_id,
+            "type": task_type,
+            "state": QUEUED,
+            "owner_id": owner_id,
+            "priority": priority,
+            "params": params,
+            "stage_names": names,
+            "dispatch_seq": 1,
+        },
+    )
+    connection.execute(
+        insert(STAGES),
+        [
+            {"task_id": task_id, "position": i, "name": name, "state": STAGE_PENDING}
+            for i, name in enumerate(names)
+        ],
+    )
 
 
 def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome:
@@ -177,6 +194,7 @@ def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome
             "Retried as a new task, resuming at '%(stage)s'", stage=original.stage_names[resume]
         )
     db.session.add(new)
+    db.session.flush()  # the new task's rows first: its event, items and artifacts refer to it
     who = actor.username
     record(
         original.id,
@@ -188,7 +206,6 @@ def retry(actor: User, task_id: str, from_scratch: bool = False) -> RetryOutcome
     )
     record(new_id, EV_SUBMITTED, None, QUEUED, actor=who, reason=f"retry of {original.id}, {how}")
     if not from_scratch:
-        db.session.flush()  # the new task's rows first: items and artifacts refer to it
         items.carry_over(original.id, new_id, resume)
         artifacts.carry_over(original.id, new_id, original.stage_names[: resume + 1])
     dispatch.enqueue_stage(new_id, resume, 1, original.priority)

@@ -45,12 +45,16 @@ def enqueue_stage(
     *,
     started: bool = False,
     delay: float | None = None,
+    offset: int | None = None,
 ) -> None:
     """Queue a stage after the commit; `started` tasks go first within their priority.
 
-    The stage's own `priority_offset` is added here, for every caller (capped at the lowest).
+    The stage's own `priority_offset` is added here, for every caller (capped at
+    the lowest); a caller that holds the stage passes it as `offset`, sparing a lookup.
     """
-    priority = min(priority + _offset(task_id, stage_index), PRIORITY_MAX)
+    if offset is None:
+        offset = _offset(task_id, stage_index)
+    priority = min(priority + offset, PRIORITY_MAX)
     args = (task_id, stage_index, dispatch_seq, priority, started, delay)
     _outbox().append((stage_queue().enqueue_stage, args))
 

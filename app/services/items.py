@@ -34,7 +34,8 @@ def record(run, done: list[str], failed: dict[str, str], total: int | None) -> b
             items_done=STAGES.c.items_done + len(done),
             items_failed=STAGES.c.items_failed + len(failed),
             **({"items_total": total} if total is not None else {}),
-        )
+        ),
+        _lease_of(run).params,
     )
     if held.rowcount != 1:
         db.session.rollback()
@@ -58,7 +59,7 @@ def _insert_once():
 
 def save(run, data: dict) -> bool:
     """ctx.save(): replace the stage's saved dict; False once the lease is gone."""
-    result = db.session.execute(_held_stage(run).values(saved=data))
+    result = db.session.execute(_held_stage(run).values(saved=data), _lease_of(run).params)
     db.session.commit()
     return result.rowcount == 1
 
@@ -87,11 +88,16 @@ def carry_over(old_id: str, new_id: str, position: int) -> None:
     )
 
 
+def _lease_of(run):
+    return lease(run.stage_index, run.dispatch_seq, running=True)
+
+
 def _held_stage(run):
-    """UPDATE of the stage's row, matching only while this worker still holds its lease."""
-    holding = select(Task.id).where(
-        Task.id == run.task_id, *lease(run.stage_index, run.dispatch_seq, running=True)
-    )
+    """UPDATE of the stage's row, matching only while this worker still holds its lease.
+
+    Executed with `_lease_of(run).params`.
+    """
+    holding = select(Task.id).where(Task.id == run.task_id, *_lease_of(run).clauses)
     return STAGES.update().where(
         STAGES.c.task_id.in_(holding), STAGES.c.position == run.stage_index
     )

@@ -33,7 +33,15 @@ from app.constants import (
 from app.extensions import db
 from app.models import utcnow
 from app.services import dispatch
-from app.services.transitions import STAGES, TASKS, lease, move, set_stage, skip_pending_stages
+from app.services.transitions import (
+    LEASE_CLAUSES,
+    STAGES,
+    TASKS,
+    lease,
+    move,
+    set_stage,
+    skip_pending_stages,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class StageRun:
     # Earlier executions that failed and were retried (hand-backs and lost workers are not).
     failures: int = 0
     saved: dict | None = None
+    # An earlier stage, or an earlier execution of this one, gave up on an item.
+    items_failed: bool = False
 
 
 _RUNNABLE = select(
@@ -70,15 +80,45 @@ _RUNNABLE = select(
     TASKS.c.priority,
     TASKS.c.retry_number,
 ).where(TASKS.c.id == bindparam("task_id"))
-_OUTPUTS_BEFORE = select(STAGES.c.name, STAGES.c.output).where(
+_OUTPUTS_BEFORE = select(STAGES.c.name, STAGES.c.output, STAGES.c.items_failed).where(
     STAGES.c.task_id == bindparam("task_id"), STAGES.c.position < bindparam("index")
 )
 _STOP_CHECK = select(TASKS.c.state, TASKS.c.dispatch_seq).where(TASKS.c.id == bindparam("task_id"))
+_START_STAGE = (
+    STAGES.update()
+    .where(STAGES.c.task_id == bindparam("run_task"), STAGES.c.position == bindparam("index"))
+    .values(
+        state=STAGE_RUNNING,
+        started_at=bindparam("now", type_=STAGES.c.started_at.type),
+        worker=bindparam("run_worker", type_=STAGES.c.worker.type),
+        attempts=STAGES.c.attempts + 1,
+        error_code=None,
+        error_message=None,
+    )
+    .returning(STAGES.c.attempts, STAGES.c.failures, STAGES.c.saved, STAGES.c.items_failed)
+)
+_ANY_ITEM_FAILED = select(
+    select(STAGES.c.id)
+    .where(STAGES.c.task_id == bindparam("task_id"), STAGES.c.items_failed > 0)
+    .exists()
+)
+# The running stage's row of `tasks`, while this worker holds its lease.
+_HELD = TASKS.update().where(TASKS.c.id == bindparam("task_id"), *LEASE_CLAUSES[True])
+_PROGRESS = _HELD.values(
+    stage_progress=bindparam("fraction", type_=TASKS.c.stage_progress.type),
+    progress_message=bindparam("message", type_=TASKS.c.progress_message.type),
+    heartbeat_at=bindparam("now", type_=TASKS.c.heartbeat_at.type),
+)
+_HEARTBEAT = _HELD.values(heartbeat_at=bindparam("now", type_=TASKS.c.heartbeat_at.type))
+
+
+def _held(run: "StageRun") -> dict:
+    return {"task_id": run.task_id, "lease_index": run.stage_index, "lease_seq": run.dispatch_seq}
 
 
 def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -> StageRun | None:
     """Claim a stage for execution; None when the message is stale or the task is not runnable."""
-    task = db.session.execute(_RUNNABLE, {"task_id": task_id}).one_or_none()
+    task = db.session.connection().execute(_RUNNABLE, {"task_id": task_id}).one_or_none()
     if (
         task is None
         or task.state not in (QUEUED, RUNNING)
@@ -105,24 +145,15 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
     ):
         db.session.rollback()  # moved since the read: a cancel or another worker won
         return None
-    attempt, failures, saved = db.session.execute(
-        STAGES.update()
-        .where(STAGES.c.task_id == task_id, STAGES.c.position == index)
-        .values(
-            state=STAGE_RUNNING,
-            started_at=now,
-            worker=worker,
-            attempts=STAGES.c.attempts + 1,
-            error_code=None,
-            error_message=None,
-        )
-        .returning(STAGES.c.attempts, STAGES.c.failures, STAGES.c.saved)
+    connection = db.session.connection()
+    attempt, failures, saved, items_failed = connection.execute(
+        _START_STAGE, {"run_task": task_id, "index": index, "now": now, "run_worker": worker}
     ).one()
     outputs = {}
     if index:
-        outputs = dict(
-            db.session.execute(_OUTPUTS_BEFORE, {"task_id": task_id, "index": index}).all()
-        )
+        earlier = connection.execute(_OUTPUTS_BEFORE, {"task_id": task_id, "index": index}).all()
+        outputs = {row.name: row.output for row in earlier}
+        items_failed += sum(row.items_failed for row in earlier)
     db.session.commit()
     # The task's priority and params cannot change while this lease holds.
     return StageRun(
@@ -139,6 +170,7 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
         attempt=attempt,
         failures=failures,
         saved=saved,
+        items_failed=items_failed > 0,
     )
 
 
@@ -161,8 +193,13 @@ def _worker_cancels(run: StageRun, now, reason: str, forced: bool = False) -> bo
     return moved
 
 
-def finish_stage(run: StageRun, output: dict) -> None:
-    """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel."""
+def finish_stage(run: StageRun, output: dict, items_failed: bool | None = None) -> None:
+    """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel.
+
+    `items_failed`: whether this execution gave up on an item, as the worker
+    knows it; with `run.items_failed` that decides partial_success without a
+    query. None: look it up.
+    """
     index, seq = run.stage_index, run.dispatch_seq
     held = lease(index, seq, running=True)
     now = utcnow()
@@ -172,7 +209,7 @@ def finish_stage(run: StageRun, output: dict) -> None:
         moved = move(
             run.task_id,
             RUNNING,
-            PARTIAL_SUCCESS if _items_failed(run.task_id) else SUCCEEDED,
+            PARTIAL_SUCCESS if _gave_up(run, items_failed) else SUCCEEDED,
             where=held,
             values={"stage_running": False, "stage_progress": 1.0, "finished_at": now},
             **event,
@@ -203,10 +240,11 @@ def finish_stage(run: StageRun, output: dict) -> None:
     db.session.commit()
 
 
-def _items_failed(task_id: str) -> bool:
+def _gave_up(run: StageRun, items_failed: bool | None) -> bool:
     """Did any stage of this task give up on an item? Then it ends partial_success."""
-    failed = select(STAGES.c.id).where(STAGES.c.task_id == task_id, STAGES.c.items_failed > 0)
-    return db.session.scalar(select(failed.exists()))
+    if items_failed is None:
+        return db.session.scalar(_ANY_ITEM_FAILED, {"task_id": run.task_id})
+    return run.items_failed or items_failed
 
 
 def retry_stage_later(run: StageRun, error_code: str, message: str, delay: float) -> bool:
@@ -303,9 +341,7 @@ def stop_cancelled_stage(run: StageRun, forced: bool = False, reason: str = "") 
 def report_progress(run: StageRun, fraction: float, message: str | None) -> bool:
     """Progress of the running stage (no event: not a transition); False once the lease is gone."""
     result = db.session.execute(
-        TASKS.update()
-        .where(TASKS.c.id == run.task_id, *lease(run.stage_index, run.dispatch_seq, running=True))
-        .values(stage_progress=fraction, progress_message=message, heartbeat_at=utcnow())
+        _PROGRESS, {**_held(run), "fraction": fraction, "message": message, "now": utcnow()}
     )
     db.session.commit()
     return result.rowcount == 1
@@ -324,11 +360,7 @@ def hold(run: StageRun) -> bool:
     The row stays locked (PostgreSQL) or the database write-locked (SQLite)
     until then, so what the caller writes meanwhile is fenced by the lease.
     """
-    result = db.session.execute(
-        TASKS.update()
-        .where(TASKS.c.id == run.task_id, *lease(run.stage_index, run.dispatch_seq, running=True))
-        .values(heartbeat_at=utcnow())
-    )
+    result = db.session.execute(_HEARTBEAT, {**_held(run), "now": utcnow()})
     return result.rowcount == 1
 
 

@@ -91,7 +91,7 @@ def _requeue(held: HeldStage, *, actor: str, reason: str, max_lost: int | None =
         held.task_id,
         RUNNING,
         FAILED,
-        where=(*held_lease, Task.lost_attempts >= max_lost - 1),
+        where=held_lease.also(Task.lost_attempts >= max_lost - 1),
         values={
             **ended,
             "lost_attempts": Task.lost_attempts + 1,

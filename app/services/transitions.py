@@ -12,8 +12,9 @@ ORM's bookkeeping cost more than the statements themselves on every stage
 """
 
 import functools
+from dataclasses import dataclass, field
 
-from sqlalchemy import any_, bindparam, insert, select
+from sqlalchemy import ClauseElement, any_, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.constants import STAGE_PENDING, STAGE_SKIPPED
@@ -53,12 +54,24 @@ def _add_events(postgres: bool):
     )
 
 
-def record(task_id: str, action: str, source: str | None, target: str, **fields) -> TaskEvent:
-    """The event of a move made by an INSERT (submit) or noted beside one (retried)."""
+# The event of a one-task move: a plain INSERT.
+_ADD_EVENT = insert(EVENTS).values(
+    task_id=bindparam("event_task"),
+    **{name: bindparam(f"event_{name}", type_=EVENTS.c[name].type) for name in _EVENT_FIELDS},
+)
+
+
+def record(task_id: str, action: str, source: str | None, target: str, **fields) -> None:
+    """The event of a move made by an INSERT (submit) or noted beside one (retried).
+
+    Written at once: the task's row must exist (flush an ORM-added task first).
+    """
     states.check(action, source, target, fields["actor"])
-    event = TaskEvent(task_id=task_id, action=action, from_state=source, to_state=target, **fields)
-    db.session.add(event)
-    return event
+    event = dict.fromkeys(_EVENT_FIELDS) | {"at": utcnow(), "forced": False}
+    event |= {"action": action, "from_state": source, "to_state": target, **fields}
+    db.session.connection().execute(
+        _ADD_EVENT, {"event_task": task_id, **{f"event_{k}": v for k, v in event.items()}}
+    )
 
 
 def move(task_id, from_state, to_state, **fields) -> bool:
@@ -66,60 +79,124 @@ def move(task_id, from_state, to_state, **fields) -> bool:
 
     The one-task case of `move_set` (same keyword arguments).
     """
-    return bool(move_set([task_id], from_state, to_state, **fields))
+    return bool(_move([task_id], from_state, to_state, **fields))
 
 
-def move_set(
-    task_ids,
+def move_set(task_ids, from_state, to_state, **fields) -> set[str]:
+    """`move` for many tasks: one UPDATE ... RETURNING, one INSERT of their events.
+
+    Returns the ids that moved.
+    """
+    return set(_move(list(task_ids), from_state, to_state, **fields))
+
+
+def _move(
+    task_ids: list,
     from_state,
     to_state,
     *,
     action,
     actor,
-    where=(),
+    where: "Guard | tuple" = (),
     values=None,
     stage=None,
     reason=None,
     forced=False,
-) -> set[str]:
-    """`move` for many tasks: one UPDATE ... RETURNING, one INSERT of their events.
+) -> list:
+    """The conditional UPDATE ... RETURNING id, and the events of the tasks it moved; their ids.
 
-    Returns the ids that moved. A move the state table lacks raises
-    IllegalMove before touching anything. Every transition is also a sign
-    of life (`heartbeat_at`), which is what the reaper measures staleness from.
+    A move the state table lacks raises IllegalMove before touching anything.
+    Every transition is also a sign of life (`heartbeat_at`), which is what
+    the reaper measures staleness from. `where` is a Guard (or a tuple of
+    conditions) beyond the from-state.
     """
     states.check(action, from_state, to_state, actor)
-    now, postgres = utcnow(), on_postgres()
-    moved = db.session.scalars(
-        TASKS.update()
-        .where(one_of(TASKS.c.id, "ids", postgres), TASKS.c.state == from_state, *where)
-        .values(state=to_state, heartbeat_at=now, **(values or {}))
-        .returning(TASKS.c.id),
-        {"ids": list(task_ids)},
-    ).all()
+    now, postgres, one = utcnow(), on_postgres(), len(task_ids) == 1
+    guard = where if isinstance(where, Guard) else Guard(None, tuple(where))
+    values = values or {}
+    params = {"from_state": from_state, "to_state": to_state, "now": now, **guard.params}
+    params.update({f"set_{name}": value for name, value in values.items()})
+    params.update({"id_": task_ids[0]} if one else {"ids": task_ids})
+    shape = (one, postgres)
+    if guard.key is None or any(isinstance(v, ClauseElement) for v in values.values()):
+        statement = _update(guard.clauses, values, *shape)  # rare shapes: built each time
+    else:
+        statement = _cached_update(guard.key, guard.clauses, tuple(values), *shape)
+    connection = db.session.connection()
+    moved = connection.execute(statement, params).scalars().all()
     if moved:
-        db.session.execute(
-            _add_events(postgres),
-            {
-                "event_ids": moved,
-                "event_at": now,
-                "event_actor": actor,
-                "event_action": action,
-                "event_from_state": from_state,
-                "event_to_state": to_state,
-                "event_stage": stage,
-                "event_reason": reason,
-                "event_forced": forced,
-            },
+        event = {
+            f"event_{name}": value
+            for name, value in zip(
+                _EVENT_FIELDS,
+                (now, actor, action, from_state, to_state, stage, reason, forced),
+                strict=True,
+            )
+        }
+        if one:
+            connection.execute(_ADD_EVENT, {**event, "event_task": task_ids[0]})
+        else:
+            connection.execute(_add_events(postgres), {**event, "event_ids": moved})
+    return moved
+
+
+def _update(clauses: tuple, values: dict, one: bool, postgres: bool):
+    """UPDATE tasks SET state, heartbeat_at, `values` WHERE id (in) ... AND state = :from_state."""
+    assigned = {
+        name: value if isinstance(value, ClauseElement) else _bound(name)
+        for name, value in values.items()
+    }
+    return (
+        TASKS.update()
+        .where(
+            TASKS.c.id == bindparam("id_") if one else one_of(TASKS.c.id, "ids", postgres),
+            TASKS.c.state == bindparam("from_state", type_=TASKS.c.state.type),
+            *clauses,
         )
-    return set(moved)
+        .values(
+            state=bindparam("to_state", type_=TASKS.c.state.type),
+            heartbeat_at=bindparam("now", type_=TASKS.c.heartbeat_at.type),
+            **assigned,
+        )
+        .returning(TASKS.c.id)
+    )
+
+
+@functools.cache
+def _cached_update(_key: str, clauses: tuple, names: tuple, *shape):
+    """`_update` for a named Guard and plain values, built once per shape.
+
+    Building a statement cost more than running it on SQLite (bench/overhead.py).
+    """
+    return _update(clauses, dict.fromkeys(names), *shape)
+
+
+def _bound(name: str):
+    return bindparam(f"set_{name}", type_=TASKS.c[name].type)
 
 
 def set_stage(task_id: str, position: int, **values) -> None:
-    db.session.execute(
-        STAGES.update()
-        .where(STAGES.c.task_id == task_id, STAGES.c.position == position)
-        .values(**values)
+    """UPDATE one stage row; plain values go through a statement built once per set of names."""
+    params = {"stage_task": task_id, "stage_position": position}
+    if any(isinstance(v, ClauseElement) for v in values.values()):
+        statement = _stage_update().values(**values)
+    else:
+        statement = _cached_stage_update(tuple(values))
+        params.update({f"stage_{name}": value for name, value in values.items()})
+    db.session.connection().execute(statement, params)
+
+
+def _stage_update():
+    return STAGES.update().where(
+        STAGES.c.task_id == bindparam("stage_task"),
+        STAGES.c.position == bindparam("stage_position"),
+    )
+
+
+@functools.cache
+def _cached_stage_update(names: tuple):
+    return _stage_update().values(
+        {name: bindparam(f"stage_{name}", type_=STAGES.c[name].type) for name in names}
     )
 
 
@@ -136,10 +213,35 @@ def current_state(task_id: str) -> str | None:
     return db.session.scalar(select(Task.state).where(Task.id == task_id))
 
 
-def lease(index: int, seq: int, running: bool) -> tuple:
+@dataclass(frozen=True)
+class Guard:
+    """Conditions a move needs beyond its from-state, with the values of their bind parameters.
+
+    A Guard with a `key` is built once (its clauses use bind parameters), so
+    the statements of the worker's moves are built once too.
+    """
+
+    key: str | None
+    clauses: tuple
+    params: dict = field(default_factory=dict)
+
+    def also(self, *clauses) -> "Guard":
+        """This guard and more conditions (a shape built each time)."""
+        return Guard(None, (*self.clauses, *clauses), self.params)
+
+
+LEASE_CLAUSES = {
+    running: (
+        TASKS.c.stage_index == bindparam("lease_index"),
+        TASKS.c.dispatch_seq == bindparam("lease_seq"),
+        TASKS.c.stage_running.is_(running),
+    )
+    for running in (True, False)
+}
+
+
+def lease(index: int, seq: int, running: bool) -> Guard:
     """The guard that fences a stage execution: this stage, this dispatch, (not) executing."""
-    return (
-        Task.stage_index == index,
-        Task.dispatch_seq == seq,
-        Task.stage_running.is_(running),
+    return Guard(
+        f"lease-running={running}", LEASE_CLAUSES[running], {"lease_index": index, "lease_seq": seq}
     )
