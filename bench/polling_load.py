@@ -1,10 +1,15 @@
 """Polling load: 200 simulated browsers poll a running task's status fragment every 2 s for
 60 s against gunicorn (`taskdeck web`, default settings) on 127.0.0.1. Goal: p95 ≤ 20 ms, 0 errors.
 
+Then throughput: 50 connections as fast as they can for 10 s, on the fragment
+and on the app's static CSS file, same gunicorn, same run. Goal: the
+fragment at ≥ 0.5 × the CSS file's requests/s.
+
 The browsers are wrk's connections (Debian's `wrk` with `bench/poll.lua`):
 each keeps its connection alive, sends the session cookie of a logged-in
-user and what htmx sends (`HX-Request: true`), and polls every 2 s, out of
-step with the others after its first request. The load is 100 requests/s.
+user, what htmx sends (`HX-Request: true`) and, as a browser's cache does,
+the last ETag it got (`If-None-Match`), and polls every 2 s, out of step
+with the others after its first request. The load is 100 requests/s.
 wrk measures in C, so the client's own cost stays out of the figures.
 """
 
@@ -25,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.live import ADMIN_PASSWORD, Deck  # noqa: E402
 
 BROWSERS, PERIOD, DURATION = 200, 2.0, 60
+FAST_CONNECTIONS, FAST_DURATION = 50, 10
 THREADS = 2
 SCRIPT = Path(__file__).resolve().parent / "poll.lua"
 
@@ -50,14 +56,14 @@ def login_cookie(base: str) -> str:
     return answer.getheader("Set-Cookie").split(";")[0]
 
 
-def poll(url: str, cookie: str) -> dict:
-    """Run wrk; return the numbers of its RESULT line."""
+def poll(url: str, cookie: str, connections=BROWSERS, period=PERIOD, duration=DURATION) -> dict:
+    """Run wrk; return the numbers of its RESULT line (period 0: as fast as it can)."""
     env = {
         **os.environ,
-        "POLL_PERIOD_MS": str(int(PERIOD * 1000)),
-        "POLL_CONNECTIONS_PER_THREAD": str(BROWSERS // THREADS),
+        "POLL_PERIOD_MS": str(int(period * 1000)),
+        "POLL_CONNECTIONS_PER_THREAD": str(connections // THREADS),
     }
-    argv = ["wrk", f"-t{THREADS}", f"-c{BROWSERS}", f"-d{DURATION}s", "--timeout", "2s"]
+    argv = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{duration}s", "--timeout", "2s"]
     argv += ["-s", str(SCRIPT), "-H", f"Cookie: {cookie}", url]
     output = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
@@ -75,7 +81,15 @@ def main() -> None:
             while deck.task(task_id)["state"] != "running":
                 time.sleep(0.1)
             cookie = login_cookie(deck.http.base)
-            result = poll(f"{deck.http.base}/tasks/{task_id}/status", cookie)
+            fragment = f"{deck.http.base}/tasks/{task_id}/status?seen=running"
+            result = poll(fragment, cookie)
+            fast = {
+                name: poll(url, cookie, FAST_CONNECTIONS, 0, FAST_DURATION)
+                for name, url in (
+                    ("fragment", fragment),
+                    ("css", f"{deck.http.base}/static/css/taskdeck.css"),
+                )
+            }
             state = deck.task(task_id)["state"]
         finally:
             deck.close()
@@ -86,6 +100,12 @@ def main() -> None:
         f"{result['requests']} requests ({result['requests'] / DURATION:.0f}/s), "
         f"p50 {result['p50_us'] / 1000:.1f} ms, p95 {result['p95_us'] / 1000:.1f} ms, "
         f"p99 {result['p99_us'] / 1000:.1f} ms, errors {sum(errors.values())} {errors}"
+    )
+    rates = {name: run["requests"] / FAST_DURATION for name, run in fast.items()}
+    figure(
+        f"polling throughput, {FAST_CONNECTIONS} connections as fast as they can: "
+        f"status fragment {rates['fragment']:.0f} req/s, static CSS {rates['css']:.0f} req/s, "
+        f"ratio {rates['fragment'] / rates['css']:.2f}"
     )
 
 

@@ -7,11 +7,11 @@ import re
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import String, and_, bindparam, cast, func, or_, select
 
 from app.constants import CANCELLING, QUEUED, RECENT_EVENTS, RUNNING
 from app.extensions import db
-from app.models import TASK_ID_PATTERN, Task, TaskEvent, User, utcnow
+from app.models import TASK_ID_PATTERN, Task, TaskArtifact, TaskEvent, TaskStage, User, utcnow
 from app.schemas import outputs
 from app.services import catalog, items
 from app.services.errors import Forbidden, InvalidRequest, NotFound
@@ -34,6 +34,49 @@ def get_task(actor: User, task_id: str) -> Task:
     if not actor.is_admin and task.owner_id != actor.id:
         raise Forbidden()
     return task
+
+
+def _version_query():
+    """One row that changes whenever the task's status block would.
+
+    Its state, progress and priority; its last event (every transition adds
+    one); items counted and executions started per stage; files produced.
+    """
+    tasks, stages = Task.__table__, TaskStage.__table__
+    events, files = TaskEvent.__table__, TaskArtifact.__table__
+    mine = bindparam("task_id")
+    return select(
+        tasks.c.owner_id,
+        tasks.c.state,
+        tasks.c.stage_progress,
+        tasks.c.progress_message,
+        tasks.c.priority,
+        select(func.max(events.c.id)).where(events.c.task_id == mine).scalar_subquery(),
+        select(func.sum(stages.c.items_done + stages.c.items_failed + stages.c.attempts))
+        .where(stages.c.task_id == mine)
+        .scalar_subquery(),
+        select(func.count()).where(files.c.task_id == mine).scalar_subquery(),
+        select(func.max(files.c.id)).where(files.c.task_id == mine).scalar_subquery(),
+    ).where(tasks.c.id == mine)
+
+
+_VERSION = _version_query()
+
+
+def task_version(actor: User, task_id: str) -> tuple[str, tuple]:
+    """The task's state, and a key that changes whenever its status block would; one query.
+
+    Progress counts in whole percents, as the block shows it: a stage that
+    reports every 0.25 s does not make every poll a new page. Raises
+    NotFound / Forbidden as `get_task` does, so a poll for another user's
+    task learns nothing more than the page would tell.
+    """
+    row = db.session.execute(_VERSION, {"task_id": task_id}).one_or_none()
+    if row is None:
+        raise NotFound()
+    if not actor.is_admin and row.owner_id != actor.id:
+        raise Forbidden()
+    return row.state, (*row[:2], int(row.stage_progress * 100), *row[3:])
 
 
 def task_detail(actor: User, task_id: str) -> outputs.TaskDetail:

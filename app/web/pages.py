@@ -1,17 +1,17 @@
 """Pages and the polling fragments they include."""
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from app.constants import PRIORITY_DEFAULT
+from app.constants import CANCELLING, PRIORITY_DEFAULT, RUNNING
 from app.schemas import inputs, outputs
 from app.security import takes_uploads
 from app.sentfiles import sent_files
 from app.services import commands, logs, metrics, queries
 from app.services.catalog import all_pipelines, get_pipeline
 from app.services.errors import ServiceError
-from app.web import bp, results
+from app.web import bp, conditional, results
 from app.web.charts import bar_chart
 from app.web.forms import list_filters, read_form
 from app.web.labels import shown_state, translated
@@ -186,6 +186,11 @@ def task_status(task_id):
     answer clears the flash messages (they spoke of the old state) and
     triggers `task-changed`, which refreshes the active-tasks widget at once.
     """
+    state, version = queries.task_version(current_user, task_id)
+    ticking = state in (RUNNING, CANCELLING)  # an estimate or a countdown shows
+    tag = conditional.etag(version, current_user.id, request.args.get("seen"), clock=ticking)
+    if (answer := conditional.unchanged(tag)) is not None:
+        return answer
     detail = queries.task_detail(current_user, task_id)
     shown = shown_state(detail)
     changed = request.args.get("seen", shown) != shown
@@ -200,4 +205,5 @@ def task_status(task_id):
         ended=ended,
     )
     body, status = polled(html, not detail.is_terminal)
-    return body, status, {"HX-Trigger": "task-changed"} if changed else {}
+    headers = {"HX-Trigger": "task-changed"} if changed else {}
+    return conditional.tagged(make_response(body, status, headers), tag)
