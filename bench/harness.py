@@ -12,6 +12,7 @@ import os
 import signal
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -72,6 +73,18 @@ def start_consumer(app, workers: int, raw_huey=None):
     for sig, handler in saved.items():
         signal.signal(sig, handler)
     return consumer
+
+
+def timed(client, path: str, headers=None, requests: int = 100) -> str:
+    """GET `path` `requests` times through a Flask test client: "p50 …, p95 …" (server-side)."""
+    samples = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get(path, headers=headers or {})
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+    p50, p95, _ = percentiles(samples)
+    return f"p50 {p50:.1f} ms, p95 {p95:.1f} ms"
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:

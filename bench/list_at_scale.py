@@ -10,7 +10,7 @@ detail page. Times are server-side, in-process.
 import time
 from datetime import timedelta
 
-from harness import figure, make_app, percentiles
+from harness import figure, make_app, timed
 from sqlalchemy import insert, select
 
 from app.extensions import db
@@ -83,17 +83,6 @@ def seed() -> None:
         db.session.commit()
 
 
-def timed(client, path, headers=None) -> str:
-    samples = []
-    for _ in range(REQUESTS):
-        started = time.perf_counter()
-        response = client.get(path, headers=headers or {})
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (path, response.status_code)
-    p50, p95, _ = percentiles(samples)
-    return f"p50 {p50:.1f} ms, p95 {p95:.1f} ms"
-
-
 def main() -> None:
     app, _ = make_app()
     with app.app_context():
@@ -142,7 +131,7 @@ def main() -> None:
         ("HTML detail", page, f"/tasks/{detail_id}", None),
     ]
     for label, client, path, headers in rows:
-        figure(f"list at scale: {label}: {timed(client, path, headers)}")
+        figure(f"list at scale: {label}: {timed(client, path, headers, REQUESTS)}")
 
 
 if __name__ == "__main__":
