@@ -55,6 +55,13 @@ class Connection(sqlite3.Connection):
     def cursor(self, factory=_Cursor):
         return super().cursor(factory)
 
+    # sqlite3's shortcuts make their cursor in C, past `cursor()`: route them through it.
+    def execute(self, sql, parameters=(), /):
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters, /):
+        return self.cursor().executemany(sql, seq_of_parameters)
+
     def _before(self, sql: str) -> None:
         if self._lock_fd is None or self._holding or self.in_transaction or not _opens_write(sql):
             return
@@ -79,6 +86,12 @@ class Connection(sqlite3.Connection):
     def rollback(self):
         try:
             super().rollback()
+        finally:
+            self._release()
+
+    def __exit__(self, *exc_info):  # `with connection:` commits or rolls back in C
+        try:
+            return super().__exit__(*exc_info)
         finally:
             self._release()
 

@@ -1,0 +1,96 @@
+"""SQLite writers take turns through the lock file (app/sqlite_writer.py): no lost
+update and no "database is locked" between threads, the turn ends with the
+transaction however it ends, and a thread never waits on itself."""
+
+import sqlite3
+import threading
+
+import pytest
+
+from app import sqlite_writer
+
+
+def connect(path, timeout=30.0):
+    return sqlite3.connect(path, timeout=timeout, factory=sqlite_writer.Connection)
+
+
+@pytest.fixture
+def database(tmp_path):
+    path = tmp_path / "taskdeck.db"
+    with connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE counter (n INTEGER)")
+        conn.execute("INSERT INTO counter VALUES (0)")
+    return path
+
+
+def test_threads_writing_at_once_lose_nothing_and_never_see_a_locked_database(database):
+    errors = []
+
+    def add(times):
+        conn = connect(database, timeout=0.05)  # SQLite's own wait alone would fail here
+        try:
+            for _ in range(times):
+                # fetchall ends the read (an open SELECT would pin an old snapshot)
+                [(value,)] = conn.execute("SELECT n FROM counter").fetchall()
+                conn.execute("UPDATE counter SET n = n + 1 WHERE n >= ?", (value - 1000,))
+                conn.commit()
+        except sqlite3.Error as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=add, args=(200,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with connect(database) as conn:
+        assert conn.execute("SELECT n FROM counter").fetchone()[0] == 800
+    assert (database.parent / "taskdeck.db-writer").exists()
+
+
+def test_a_rollback_or_a_close_ends_the_turn(database):
+    def write_elsewhere(value):
+        """Write from another thread (its own connection); True once committed."""
+        done = threading.Event()
+
+        def write():
+            conn = connect(database)
+            conn.execute("UPDATE counter SET n = ?", (value,))
+            conn.commit()
+            conn.close()
+            done.set()
+
+        thread = threading.Thread(target=write, daemon=True)
+        thread.start()
+        thread.join(timeout=30)
+        return done.is_set()
+
+    first = connect(database)
+    first.execute("UPDATE counter SET n = 1")
+    first.rollback()
+    assert write_elsewhere(2)
+    first.execute("UPDATE counter SET n = 3")
+    first.close()  # closed mid-transaction: SQLite rolls back, the turn ends
+    assert write_elsewhere(4)
+    with connect(database) as conn:
+        conn.execute("UPDATE counter SET n = n + 1")  # `with` commits: the turn ends too
+    assert write_elsewhere(6)
+    with connect(database) as conn:
+        assert conn.execute("SELECT n FROM counter").fetchall() == [(6,)]
+
+
+def test_a_thread_writing_through_two_connections_gets_sqlites_answer_not_a_hang(database):
+    holding, other = connect(database), connect(database, timeout=0.05)
+    holding.execute("UPDATE counter SET n = 5")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.execute("UPDATE counter SET n = 6")
+    holding.commit()
+    other.rollback()
+    other.execute("UPDATE counter SET n = 7")
+    other.commit()
+    assert other.execute("SELECT n FROM counter").fetchone()[0] == 7
+    holding.close()
+    other.close()
