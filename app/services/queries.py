@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import String, and_, bindparam, cast, func, or_, select
+from sqlalchemy import String, bindparam, cast, func, or_, select, tuple_
 
 from app.constants import CANCELLING, QUEUED, RECENT_EVENTS, RUNNING
 from app.extensions import db
@@ -171,14 +171,11 @@ def list_tasks(
         )
     if cursor:
         created, task_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(Task.created_at < created, and_(Task.created_at == created, Task.id < task_id))
-        )
+        # A row-value comparison, so both databases walk the (created_at, id) index from there.
+        stmt = stmt.where(tuple_(Task.created_at, Task.id) < tuple_(created, task_id))
     if newer_than:
         created, task_id = decode_cursor(newer_than)
-        newer = stmt.where(
-            or_(Task.created_at > created, and_(Task.created_at == created, Task.id > task_id))
-        )
+        newer = stmt.where(tuple_(Task.created_at, Task.id) > tuple_(created, task_id))
         rows = db.session.scalars(newer.order_by(Task.created_at, Task.id).limit(limit)).all()
         tasks = list(reversed(rows))
         return tasks, encode_cursor(tasks[-1]) if tasks else newer_than
