@@ -52,7 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     }
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Writers take turns through a lock file instead of SQLite's sleeping busy handler.
-        engine_options["connect_args"] = {"factory": sqlite_writer.Connection}
+        engine_options["connect_args"] = {"factory": sqlite_writer.Connection, "timeout": 30}
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
 
     from app.extensions import csrf, db, login_manager, migrate

@@ -13,15 +13,19 @@ web, the workers, the CLI). Readers never take it: WAL lets them read
 while one connection writes.
 
 It is the same lock SQLite takes, taken a moment earlier and handed over
-sooner; durability does not change. A thread that already holds it through
-one connection and writes through a second one does not wait on itself: it
-falls back to SQLite's own busy handler, as before.
+sooner; durability does not change. Whatever goes wrong with the lock file,
+the writer falls back to SQLite's own busy handler, as before: a thread
+that already holds it through one connection and writes through a second
+one, a lock file this process may not open (another user made it), or a
+turn not handed over within the connection's busy timeout (a transaction
+left open) — a wait never outlasts the timeout SQLite would have kept.
 """
 
 import fcntl
 import os
 import sqlite3
 import threading
+import time
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 _held = threading.local()  # the connection through which this thread holds the lock
@@ -29,6 +33,24 @@ _held = threading.local()  # the connection through which this thread holds the 
 
 def _opens_write(sql: str) -> bool:
     return sql.lstrip()[:7].upper().startswith(_WRITES)
+
+
+def _take(fd: int, deadline: float) -> bool:
+    """The exclusive lock on `fd`, waited for until `deadline` (monotonic); False if not had.
+
+    flock has no timeout, so the wait is non-blocking tries 0.1 ms apart at
+    first, 1 ms at most: still far sooner than SQLite's busy handler.
+    """
+    pause = 0.0001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.001)
 
 
 class _Cursor(sqlite3.Cursor):
@@ -44,13 +66,29 @@ class _Cursor(sqlite3.Cursor):
 class Connection(sqlite3.Connection):
     """A sqlite3 connection (pass as `factory=`) whose write transactions take turns."""
 
-    def __init__(self, database, *args, **kwargs):
-        super().__init__(database, *args, **kwargs)
+    def __init__(self, database, timeout=5.0, *args, **kwargs):
+        super().__init__(database, timeout, *args, **kwargs)
         path = os.fspath(database)
-        self._lock_fd = None
-        if path and path != ":memory:" and not path.startswith("file:"):
-            self._lock_fd = os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+        self._path = path if path and path != ":memory:" and not path.startswith("file:") else None
+        self._timeout = timeout
+        self._lock_fd: int | None = None
         self._holding = False
+
+    def _lock_file(self) -> int | None:
+        """The lock file, opened at the first write; None when it cannot be (no lock, then)."""
+        if self._lock_fd is None and self._path is not None:
+            try:
+                self._lock_fd = os.open(f"{self._path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                try:  # made by another user: flock needs no write access
+                    self._lock_fd = os.open(f"{self._path}-writer", os.O_RDONLY)
+                except OSError:
+                    self._path = None
+                    return None
+            if os.geteuid() == 0:  # as SQLite does for its -wal file: owned as the database is
+                stat = os.stat(self._path)
+                os.fchown(self._lock_fd, stat.st_uid, stat.st_gid)
+        return self._lock_fd
 
     def cursor(self, factory=_Cursor):
         return super().cursor(factory)
@@ -63,12 +101,13 @@ class Connection(sqlite3.Connection):
         return self.cursor().executemany(sql, seq_of_parameters)
 
     def _before(self, sql: str) -> None:
-        if self._lock_fd is None or self._holding or self.in_transaction or not _opens_write(sql):
+        if self._holding or self.in_transaction or not _opens_write(sql):
             return
         if getattr(_held, "connection", None) is not None:
             return  # this thread writes through another connection: SQLite's busy handler decides
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        self._holding, _held.connection = True, self
+        fd = self._lock_file()
+        if fd is not None and _take(fd, time.monotonic() + self._timeout):
+            self._holding, _held.connection = True, self
 
     def _release(self) -> None:
         if self._holding:

@@ -84,6 +84,9 @@ class LocalChannel:
         except artifacts.ArtifactError as exc:
             db.session.rollback()
             raise ArtifactRefused(str(exc), exc.code) from exc
+        except BaseException:  # never leave the write transaction (and its lock) open
+            db.session.rollback()
+            raise
         db.session.commit()
 
     def save(self, data: dict) -> None:

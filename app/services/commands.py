@@ -91,7 +91,8 @@ def submit(
     try:
         _insert(task_id, task_type, owner.id, priority, params, [stage.name for stage in stages])
         record(task_id, EV_SUBMITTED, None, QUEUED, actor=actor)
-        dispatch.enqueue_stage(task_id, 0, 1, priority, offset=stages[0].priority_offset)
+        offset = stages[0].priority_offset if stages else 0
+        dispatch.enqueue_stage(task_id, 0, 1, priority, offset=offset)
         db.session.commit()
     except BaseException:
         db.session.rollback()

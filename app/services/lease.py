@@ -197,8 +197,7 @@ def finish_stage(run: StageRun, output: dict, items_failed: bool | None = None) 
     """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel.
 
     `items_failed`: whether this execution gave up on an item, as the worker
-    knows it; with `run.items_failed` that decides partial_success without a
-    query. None: look it up.
+    knows it (None: not known); with `run.items_failed` a "yes" needs no query.
     """
     index, seq = run.stage_index, run.dispatch_seq
     held = lease(index, seq, running=True)
@@ -241,10 +240,15 @@ def finish_stage(run: StageRun, output: dict, items_failed: bool | None = None) 
 
 
 def _gave_up(run: StageRun, items_failed: bool | None) -> bool:
-    """Did any stage of this task give up on an item? Then it ends partial_success."""
-    if items_failed is None:
-        return db.session.scalar(_ANY_ITEM_FAILED, {"task_id": run.task_id})
-    return run.items_failed or items_failed
+    """Did any stage of this task give up on an item? Then it ends partial_success.
+
+    What the worker knows answers "yes" without a query. "No" is checked in
+    the database: on PostgreSQL a run that lost its lease may still have
+    recorded a failed item after this run read the counts at its start.
+    """
+    if run.items_failed or items_failed:
+        return True
+    return db.session.scalar(_ANY_ITEM_FAILED, {"task_id": run.task_id})
 
 
 def retry_stage_later(run: StageRun, error_code: str, message: str, delay: float) -> bool:

@@ -52,7 +52,14 @@ def _version_query():
         tasks.c.progress_message,
         tasks.c.priority,
         select(func.max(events.c.id)).where(events.c.task_id == mine).scalar_subquery(),
-        select(func.sum(stages.c.items_done + stages.c.items_failed + stages.c.attempts))
+        select(
+            func.sum(
+                stages.c.items_done
+                + stages.c.items_failed
+                + stages.c.attempts
+                + func.coalesce(stages.c.items_total, -1) * 1_000_003
+            )
+        )
         .where(stages.c.task_id == mine)
         .scalar_subquery(),
         select(func.count()).where(files.c.task_id == mine).scalar_subquery(),

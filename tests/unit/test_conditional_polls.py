@@ -79,3 +79,15 @@ def test_another_users_task_is_refused_whatever_tag_is_sent(browser, app, users)
     browser.login("bob")
     refused = poll(browser, task_id, tag)
     assert refused.status_code in (403, 404) and "ETag" not in refused.headers
+
+
+def test_a_block_cached_under_an_older_login_is_not_reused_its_forms_carry_that_token(
+    browser, app, client
+):
+    task_id = submit_demo(app)
+    browser.login("alice")
+    tag = poll(browser, task_id).headers["ETag"]
+    client.delete_cookie("session")  # the browser restarted: a new login, a new CSRF token
+    browser.login("alice")
+    again = poll(browser, task_id, tag)
+    assert again.status_code == 200 and 'name="csrf_token"' in again.data.decode()

@@ -28,7 +28,7 @@ def test_threads_writing_at_once_lose_nothing_and_never_see_a_locked_database(da
     errors = []
 
     def add(times):
-        conn = connect(database, timeout=0.05)  # SQLite's own wait alone would fail here
+        conn = connect(database, timeout=5)
         try:
             for _ in range(times):
                 # fetchall ends the read (an open SELECT would pin an old snapshot)
@@ -94,3 +94,37 @@ def test_a_thread_writing_through_two_connections_gets_sqlites_answer_not_a_hang
     assert other.execute("SELECT n FROM counter").fetchone()[0] == 7
     holding.close()
     other.close()
+
+
+def test_a_turn_not_handed_over_in_time_falls_back_to_sqlites_own_answer(database):
+    """A transaction left open must not hang other writers past their busy timeout."""
+    stuck = connect(database)
+    stuck.execute("UPDATE counter SET n = 8")  # holds the turn, never commits here
+    answers = []
+
+    def write():
+        conn = connect(database, timeout=0.2)
+        try:
+            conn.execute("UPDATE counter SET n = 9")
+        except sqlite3.OperationalError as exc:
+            answers.append(str(exc))
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert answers == ["database is locked"]
+    stuck.rollback()
+    stuck.close()
+
+
+def test_a_lock_file_that_cannot_be_opened_still_lets_the_database_be_written(database):
+    lock = database.parent / "taskdeck.db-writer"
+    lock.unlink()
+    lock.symlink_to(database.parent / "gone" / "lock")  # opens fail, even as root
+    conn = connect(database)
+    conn.execute("UPDATE counter SET n = 10")
+    conn.commit()
+    assert conn.execute("SELECT n FROM counter").fetchall() == [(10,)]
+    conn.close()
