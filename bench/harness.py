@@ -75,6 +75,14 @@ def start_consumer(app, workers: int, raw_huey=None):
     return consumer
 
 
+def wrk_result(output: str) -> tuple[dict, dict]:
+    """The numbers of wrk's RESULT line (bench/wrk_result.lua), and the errors that were not 0."""
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result = {key: int(value) for key, value in (pair.split("=") for pair in line.split()[1:])}
+    kinds = ("connect", "read", "write", "status", "timeout")
+    return result, {kind: result[kind] for kind in kinds if result[kind]}
+
+
 def timed(client, path: str, headers=None, requests: int = 100) -> str:
     """GET `path` `requests` times through a Flask test client: "p50 …, p95 …" (server-side)."""
     samples = []

@@ -5,7 +5,7 @@
 -- from then on the browsers poll out of step, as ones opened at different
 -- times do. Like a browser's cache, each thread sends back the ETag it was
 -- last given (If-None-Match), so an unchanged fragment is a 304.
--- done() prints the line polling_load.py reads.
+-- wrk_result.lua prints the line it reads.
 
 local PERIOD = tonumber(os.getenv("POLL_PERIOD_MS"))
 local CONNECTIONS = tonumber(os.getenv("POLL_CONNECTIONS_PER_THREAD"))
@@ -35,12 +35,5 @@ function delay()
   return PERIOD
 end
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "RESULT requests=%d p50_us=%d p95_us=%d p99_us=%d max_us=%d "
-      .. "connect=%d read=%d write=%d status=%d timeout=%d\n",
-    summary.requests, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), latency.max,
-    e.connect, e.read, e.write, e.status, e.timeout))
-end
+-- The RESULT line, shared with the other wrk scripts.
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "wrk_result.lua")

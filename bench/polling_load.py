@@ -24,7 +24,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from harness import figure
+from harness import figure, wrk_result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.live import ADMIN_PASSWORD, Deck  # noqa: E402
@@ -56,8 +56,8 @@ def login_cookie(base: str) -> str:
     return answer.getheader("Set-Cookie").split(";")[0]
 
 
-def poll(url: str, cookie: str, connections=BROWSERS, period=PERIOD, duration=DURATION) -> dict:
-    """Run wrk; return the numbers of its RESULT line (period 0: as fast as it can)."""
+def poll(url: str, cookie: str, connections=BROWSERS, period=PERIOD, duration=DURATION):
+    """Run wrk: (its numbers, its errors), see harness.wrk_result (period 0: as fast as it can)."""
     env = {
         **os.environ,
         "POLL_PERIOD_MS": str(int(period * 1000)),
@@ -66,8 +66,7 @@ def poll(url: str, cookie: str, connections=BROWSERS, period=PERIOD, duration=DU
     argv = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{duration}s", "--timeout", "2s"]
     argv += ["-s", str(SCRIPT), "-H", f"Cookie: {cookie}", url]
     output = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    return {key: int(value) for key, value in (pair.split("=") for pair in line.split()[1:])}
+    return wrk_result(output)
 
 
 def main() -> None:
@@ -82,9 +81,9 @@ def main() -> None:
                 time.sleep(0.1)
             cookie = login_cookie(deck.http.base)
             fragment = f"{deck.http.base}/tasks/{task_id}/status?seen=running"
-            result = poll(fragment, cookie)
+            result, errors = poll(fragment, cookie)
             fast = {
-                name: poll(url, cookie, FAST_CONNECTIONS, 0, FAST_DURATION)
+                name: poll(url, cookie, FAST_CONNECTIONS, 0, FAST_DURATION)[0]
                 for name, url in (
                     ("fragment", fragment),
                     ("css", f"{deck.http.base}/static/css/taskdeck.css"),
@@ -94,7 +93,6 @@ def main() -> None:
         finally:
             deck.close()
     assert state == "running", f"the polled task ended ({state}) before the load did"
-    errors = {k: result[k] for k in ("connect", "read", "write", "status", "timeout") if result[k]}
     figure(
         f"polling load: {BROWSERS} browsers every {PERIOD:.0f} s for {DURATION} s: "
         f"{result['requests']} requests ({result['requests'] / DURATION:.0f}/s), "

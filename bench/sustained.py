@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import figure, percentiles
+from harness import figure, percentiles, wrk_result
 from sqlalchemy import create_engine, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -93,9 +93,7 @@ def main() -> None:
             total, ended, waits = queue_waits(url, time.monotonic() + 120)
         finally:
             deck.close()
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    result = {key: int(value) for key, value in (pair.split("=") for pair in line.split()[1:])}
-    errors = {k: result[k] for k in ("connect", "read", "write", "status", "timeout") if result[k]}
+    result, errors = wrk_result(output)
     figure(
         f"sustained load: {result['requests'] / SECONDS * 60:.0f} submits/min for {SECONDS} s "
         f"({WORKERS} workers × {THREADS} threads): submit p50 {result['p50_us'] / 1000:.1f} ms, "

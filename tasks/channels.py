@@ -43,7 +43,6 @@ class LocalChannel:
         self._stopping = False
         self._recorded: set[str] | None = None
         self._last_flush = time.monotonic()
-        self.gave_up = False  # an item failed in this execution: the task ends partial_success
 
     def _mine(self) -> bool:
         return threading.get_ident() == self._owner
@@ -144,8 +143,6 @@ class LocalChannel:
         if lines:
             logs.append(self.run.task_id, lines)
             db.session.commit()
-        if failed:
-            self.gave_up = True
         if done or failed or total is not None:
             if self._recorded is not None:
                 with self._lock:

@@ -160,9 +160,8 @@ class StageRunner:
             ending = self._unrecorded(run, exc)
         finally:
             artifacts.discard_staging(run.task_id, run.dispatch_seq)
-        gave_up = channel.gave_up if ending.how == "ok" else False
         try:
-            self._record(run, stage, ending, gave_up)
+            self._record(run, stage, ending)
         except Exception as exc:
             self._record(run, stage, self._unrecorded(run, exc))
 
@@ -200,15 +199,12 @@ class StageRunner:
         return ending
 
     @staticmethod
-    def _record(run: lease.StageRun, stage, ending: Ending, gave_up: bool = False) -> None:
-        """The one place a stage's ending becomes a transition, however the stage ran.
-
-        `gave_up`: the stage recorded a failed item (it then ends partial_success).
-        """
+    def _record(run: lease.StageRun, stage, ending: Ending) -> None:
+        """The one place a stage's ending becomes a transition, however the stage ran."""
         if ending.message is not None:  # a stage's error may hold NUL or a lone surrogate
             ending = replace(ending, message=clean(ending.message))
         if ending.how == "ok":
-            lease.finish_stage(run, ending.output, items_failed=gave_up)
+            lease.finish_stage(run, ending.output)
         elif ending.how == "cancelled":
             reason = (
                 f"killed after its cancel_grace of {stage.cancel_grace:g} s"

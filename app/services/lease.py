@@ -65,8 +65,6 @@ class StageRun:
     # Earlier executions that failed and were retried (hand-backs and lost workers are not).
     failures: int = 0
     saved: dict | None = None
-    # An earlier stage, or an earlier execution of this one, gave up on an item.
-    items_failed: bool = False
 
 
 _RUNNABLE = select(
@@ -80,7 +78,7 @@ _RUNNABLE = select(
     TASKS.c.priority,
     TASKS.c.retry_number,
 ).where(TASKS.c.id == bindparam("task_id"))
-_OUTPUTS_BEFORE = select(STAGES.c.name, STAGES.c.output, STAGES.c.items_failed).where(
+_OUTPUTS_BEFORE = select(STAGES.c.name, STAGES.c.output).where(
     STAGES.c.task_id == bindparam("task_id"), STAGES.c.position < bindparam("index")
 )
 _STOP_CHECK = select(TASKS.c.state, TASKS.c.dispatch_seq).where(TASKS.c.id == bindparam("task_id"))
@@ -95,7 +93,7 @@ _START_STAGE = (
         error_code=None,
         error_message=None,
     )
-    .returning(STAGES.c.attempts, STAGES.c.failures, STAGES.c.saved, STAGES.c.items_failed)
+    .returning(STAGES.c.attempts, STAGES.c.failures, STAGES.c.saved)
 )
 _ANY_ITEM_FAILED = select(
     select(STAGES.c.id)
@@ -146,14 +144,13 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
         db.session.rollback()  # moved since the read: a cancel or another worker won
         return None
     connection = db.session.connection()
-    attempt, failures, saved, items_failed = connection.execute(
+    attempt, failures, saved = connection.execute(
         _START_STAGE, {"run_task": task_id, "index": index, "now": now, "run_worker": worker}
     ).one()
     outputs = {}
     if index:
-        earlier = connection.execute(_OUTPUTS_BEFORE, {"task_id": task_id, "index": index}).all()
-        outputs = {row.name: row.output for row in earlier}
-        items_failed += sum(row.items_failed for row in earlier)
+        earlier = connection.execute(_OUTPUTS_BEFORE, {"task_id": task_id, "index": index})
+        outputs = dict(earlier.all())
     db.session.commit()
     # The task's priority and params cannot change while this lease holds.
     return StageRun(
@@ -170,7 +167,6 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
         attempt=attempt,
         failures=failures,
         saved=saved,
-        items_failed=items_failed > 0,
     )
 
 
@@ -193,12 +189,8 @@ def _worker_cancels(run: StageRun, now, reason: str, forced: bool = False) -> bo
     return moved
 
 
-def finish_stage(run: StageRun, output: dict, items_failed: bool | None = None) -> None:
-    """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel.
-
-    `items_failed`: whether this execution gave up on an item, as the worker
-    knows it (None: not known); with `run.items_failed` a "yes" needs no query.
-    """
+def finish_stage(run: StageRun, output: dict) -> None:
+    """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel."""
     index, seq = run.stage_index, run.dispatch_seq
     held = lease(index, seq, running=True)
     now = utcnow()
@@ -208,7 +200,7 @@ def finish_stage(run: StageRun, output: dict, items_failed: bool | None = None) 
         moved = move(
             run.task_id,
             RUNNING,
-            PARTIAL_SUCCESS if _gave_up(run, items_failed) else SUCCEEDED,
+            PARTIAL_SUCCESS if _items_failed(run.task_id) else SUCCEEDED,
             where=held,
             values={"stage_running": False, "stage_progress": 1.0, "finished_at": now},
             **event,
@@ -239,16 +231,9 @@ def finish_stage(run: StageRun, output: dict, items_failed: bool | None = None) 
     db.session.commit()
 
 
-def _gave_up(run: StageRun, items_failed: bool | None) -> bool:
-    """Did any stage of this task give up on an item? Then it ends partial_success.
-
-    What the worker knows answers "yes" without a query. "No" is checked in
-    the database: on PostgreSQL a run that lost its lease may still have
-    recorded a failed item after this run read the counts at its start.
-    """
-    if run.items_failed or items_failed:
-        return True
-    return db.session.scalar(_ANY_ITEM_FAILED, {"task_id": run.task_id})
+def _items_failed(task_id: str) -> bool:
+    """Did any stage of this task give up on an item? Then it ends partial_success."""
+    return db.session.scalar(_ANY_ITEM_FAILED, {"task_id": task_id})
 
 
 def retry_stage_later(run: StageRun, error_code: str, message: str, delay: float) -> bool:

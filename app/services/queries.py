@@ -29,11 +29,16 @@ def visible_to(actor: User) -> list:
 def get_task(actor: User, task_id: str) -> Task:
     """Load a task `actor` may act on; raise NotFound (404) or Forbidden (403)."""
     task = db.session.get(Task, task_id)
+    _check_may_see(actor, task)
+    return task
+
+
+def _check_may_see(actor: User, task) -> None:
+    """NotFound (404) for no task, Forbidden (403) for another user's unless `actor` is an admin."""
     if task is None:
         raise NotFound()
     if not actor.is_admin and task.owner_id != actor.id:
         raise Forbidden()
-    return task
 
 
 def _version_query():
@@ -79,10 +84,7 @@ def task_version(actor: User, task_id: str) -> tuple[str, tuple]:
     task learns nothing more than the page would tell.
     """
     row = db.session.execute(_VERSION, {"task_id": task_id}).one_or_none()
-    if row is None:
-        raise NotFound()
-    if not actor.is_admin and row.owner_id != actor.id:
-        raise Forbidden()
+    _check_may_see(actor, row)
     return row.state, (*row[:2], int(row.stage_progress * 100), *row[3:])
 
 

@@ -61,17 +61,20 @@ _ADD_EVENT = insert(EVENTS).values(
 )
 
 
+def _event_params(at, **fields) -> dict:
+    """The bind parameters of an event INSERT: every field, unset ones empty (forced: False)."""
+    event = dict.fromkeys(_EVENT_FIELDS) | {"forced": False} | fields | {"at": at}
+    return {f"event_{name}": value for name, value in event.items()}
+
+
 def record(task_id: str, action: str, source: str | None, target: str, **fields) -> None:
     """The event of a move made by an INSERT (submit) or noted beside one (retried).
 
     Written at once: the task's row must exist (flush an ORM-added task first).
     """
     states.check(action, source, target, fields["actor"])
-    event = dict.fromkeys(_EVENT_FIELDS) | {"at": utcnow(), "forced": False}
-    event |= {"action": action, "from_state": source, "to_state": target, **fields}
-    db.session.connection().execute(
-        _ADD_EVENT, {"event_task": task_id, **{f"event_{k}": v for k, v in event.items()}}
-    )
+    event = _event_params(utcnow(), action=action, from_state=source, to_state=target, **fields)
+    db.session.connection().execute(_ADD_EVENT, {**event, "event_task": task_id})
 
 
 def move(task_id, from_state, to_state, **fields) -> bool:
@@ -125,14 +128,16 @@ def _move(
     connection = db.session.connection()
     moved = connection.execute(statement, params).scalars().all()
     if moved:
-        event = {
-            f"event_{name}": value
-            for name, value in zip(
-                _EVENT_FIELDS,
-                (now, actor, action, from_state, to_state, stage, reason, forced),
-                strict=True,
-            )
-        }
+        event = _event_params(
+            now,
+            actor=actor,
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            stage=stage,
+            reason=reason,
+            forced=forced,
+        )
         if one:
             connection.execute(_ADD_EVENT, {**event, "event_task": task_ids[0]})
         else:

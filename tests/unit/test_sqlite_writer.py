@@ -2,6 +2,8 @@
 update and no "database is locked" between threads, the turn ends with the
 transaction however it ends, and a thread never waits on itself."""
 
+import fcntl
+import os
 import sqlite3
 import threading
 
@@ -128,3 +130,33 @@ def test_a_lock_file_that_cannot_be_opened_still_lets_the_database_be_written(da
     conn.commit()
     assert conn.execute("SELECT n FROM counter").fetchall() == [(10,)]
     conn.close()
+
+
+def test_the_turn_is_the_lock_file_held_from_the_first_write_to_the_commit(database):
+    """What makes a waiting writer start at once: the lock file, not SQLite's busy handler."""
+    lock = os.open(database.parent / "taskdeck.db-writer", os.O_RDONLY)
+    conn = connect(database)
+    conn.execute("SELECT n FROM counter").fetchall()
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a read takes no turn
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    conn.execute("UPDATE counter SET n = 11")
+    with pytest.raises(BlockingIOError):
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the writer holds it
+    conn.commit()
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # handed over at the commit
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    os.close(lock)
+    conn.close()
+
+
+def test_the_apps_sqlite_connections_take_turns(app):
+    from app.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("this run keeps the database on PostgreSQL")
+        raw = db.engine.raw_connection()
+        try:
+            assert isinstance(raw.driver_connection, sqlite_writer.Connection)
+        finally:
+            raw.close()
