@@ -17,24 +17,53 @@ from app.constants import PRIORITY_MAX
 RUN_STAGE = "taskdeck.run_stage"
 
 
-def make_huey(url: str, name: str = "taskdeck"):
+class _Fenced:
+    """Huey without its revocation: Taskdeck's messages are fenced by the database instead.
+
+    Each message names its stage's dispatch number, and a worker claims a
+    stage only while the task's row still names that number
+    (app/services/lease.py); so a message of a cancelled or re-prioritised
+    task costs the worker one read and is dropped. Huey's own check cost
+    every message a look-up before it ran and a delete after (on SQLite,
+    the delete is a `begin exclusive` transaction of the queue file): more
+    than the worker's claim of the stage (bench/overhead.py).
+    """
+
+    def is_revoked(self, task, timestamp=None, peek=True) -> bool:
+        return False
+
+    def delete(self, key):
+        if key.startswith("r:"):  # a message's revoke key (huey.api.Task.revoke_id): none are set
+            return False
+        return super().delete(key)
+
+
+_FENCED = {
+    kind: type(kind.__name__, (_Fenced, kind), {})
+    for kind in (SqliteHuey, PriorityRedisHuey, PostgresHuey)
+}
+
+
+def make_huey(url: str, name: str = "taskdeck", fenced: bool = True):
     """Build the Huey instance a queue URL names: SQLite (default), Redis or PostgreSQL.
 
     All three keep priorities (Redis through PriorityRedisHuey). `name`
-    separates queues that share one Redis or PostgreSQL.
+    separates queues that share one Redis or PostgreSQL. `fenced=False`
+    gives Huey as it comes (the reference of bench/overhead.py).
     """
+    kinds = _FENCED if fenced else {kind: kind for kind in _FENCED}
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         # sqlite:////abs/path -> /abs/path
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         # Web and worker processes share the file: wait on locks instead of failing.
-        return SqliteHuey(name, filename=str(path), results=False, timeout=30)
+        return kinds[SqliteHuey](name, filename=str(path), results=False, timeout=30)
     if parsed.scheme in ("redis", "rediss"):
-        return PriorityRedisHuey(name, url=url, results=False)
+        return kinds[PriorityRedisHuey](name, url=url, results=False)
     if parsed.scheme in ("postgresql", "postgres") or parsed.scheme.startswith("postgresql+"):
         dsn = parsed._replace(scheme="postgresql").geturl()
-        return PostgresHuey(name, dsn=dsn, results=False)
+        return kinds[PostgresHuey](name, dsn=dsn, results=False)
     raise ValueError(
         f"Unsupported TASKDECK_QUEUE_URL scheme {parsed.scheme!r}: "
         "use sqlite:///path, redis://host:port/db or postgresql://…"
@@ -52,7 +81,7 @@ def huey_priority(priority: int, started: bool) -> int:
 
 
 def message_id(task_id: str, stage_index: int, dispatch_seq: int) -> str:
-    """Huey message ids are derived, so a revoke needs no stored id."""
+    """Derived ids: the reaper finds a stage's message in the queue without storing one."""
     return f"{task_id}.{stage_index}.{dispatch_seq}"
 
 
@@ -88,10 +117,6 @@ class StageQueue:
             else None,
         )
         self.huey.enqueue(message)
-
-    def revoke_stage(self, task_id: str, stage_index: int, dispatch_seq: int) -> None:
-        """Make Huey drop a queued message (the worker would skip it anyway)."""
-        self.huey.revoke_by_id(message_id(task_id, stage_index, dispatch_seq), revoke_once=True)
 
     def pending_message_ids(self) -> set[str]:
         """Ids of the stage messages waiting in the queue or its schedule (not those executing)."""

@@ -65,7 +65,7 @@ def taskdeck_rates(app) -> tuple[float, float]:
 
 
 def raw_rates() -> tuple[float, float]:
-    raw = make_huey(config.queue_url(), "raw-huey-bench")
+    raw = make_huey(config.queue_url(), "raw-huey-bench", fenced=False)
     raw.flush()
     finished = threading.Semaphore(0)
     times: list[float] = []

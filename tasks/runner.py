@@ -5,6 +5,7 @@ isolated (tasks/isolation.py); either way it ends as an `Ending`, which
 `_record` turns into the one matching transition.
 """
 
+import functools
 import logging
 import os
 import random
@@ -40,7 +41,12 @@ log = logging.getLogger("taskdeck.runner")
 
 def worker_identity() -> str:
     """host:pid, recorded on each stage it starts (and on reaper runs) to show who did the work."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{_hostname()}:{os.getpid()}"
+
+
+@functools.cache
+def _hostname() -> str:
+    return socket.gethostname()
 
 
 class Heartbeats(threading.Thread):

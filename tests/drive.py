@@ -52,5 +52,12 @@ def messages():
 
 
 def live_messages():
-    """Queued messages that were not revoked."""
-    return [m for m in messages() if not huey().is_revoked(m[0])]
+    """Queued messages a worker would run: their task's row still names their stage and dispatch.
+
+    The others stay queued until a worker takes and drops them (app/queue.py).
+    """
+    runnable = select(Task.id, Task.stage_index, Task.dispatch_seq).where(
+        Task.state.in_(("queued", "running")), Task.stage_running.is_(False)
+    )
+    due = {(row.id, row.stage_index, row.dispatch_seq) for row in db.session.execute(runnable)}
+    return [m for m in messages() if tuple(m[1]) in due]

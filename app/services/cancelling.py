@@ -8,12 +8,11 @@ the worker finishes the move. The three moves are in app/services/states.py.
 from dataclasses import dataclass
 
 from flask_babel import gettext
-from sqlalchemy import select
 
 from app.constants import CANCELLED, CANCELLING, EV_CANCEL_REQUESTED, EV_CANCELLED, QUEUED, RUNNING
 from app.extensions import db
 from app.models import Task, User, utcnow
-from app.services import dispatch, states
+from app.services import states
 from app.services.errors import InvalidRequest
 from app.services.queries import get_task
 from app.services.transitions import current_state, move_set, skip_pending_stages
@@ -46,8 +45,9 @@ def cancel(
 ) -> CancelOutcome:
     """Cancel without a permission check (callers did it).
 
-    Queued, or running with no stage executing: cancelled at once and its
-    queued message revoked. Running a stage: `cancelling`, and the worker
+    Queued, or running with no stage executing: cancelled at once (its
+    queued message is dropped by the worker that takes it, after one read).
+    Running a stage: `cancelling`, and the worker
     stops at its next check. With allow_running=False a running task is
     left alone and InvalidRequest is raised.
     """
@@ -121,11 +121,8 @@ def _cancel_moves(
 
 
 def _finish_cancel_at_once(task_id: str, previous: str) -> CancelOutcome:
-    index, seq = db.session.execute(
-        select(Task.stage_index, Task.dispatch_seq).where(Task.id == task_id)
-    ).one()
+    """The waiting message stays queued: a worker drops it after one read (app/queue.py)."""
     skip_pending_stages(task_id)
-    dispatch.revoke_stage(task_id, index, seq)
     db.session.commit()
     return CancelOutcome(task_id, previous, CANCELLED, gettext("Task cancelled"))
 
@@ -137,9 +134,8 @@ def cancel_set(
 
     A few set-based statements per chunk of BULK_CHUNK tasks, each chunk its
     own short transaction. The few tasks those statements did not move go
-    through the one-by-one `cancel`. Queue messages are not revoked: a worker
-    drops a cancelled task's message after one read (start_stage), which is
-    cheaper than thousands of revokes on the request's clock.
+    through the one-by-one `cancel`. As for one task, the queue messages
+    stay: a worker drops a cancelled task's message after one read.
     """
     cancelled = left = 0
     for start in range(0, len(task_ids), BULK_CHUNK):

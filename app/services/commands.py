@@ -272,9 +272,7 @@ def set_priority(actor: User, task_id: str, priority) -> Task:
     index, seq = db.session.execute(
         select(Task.stage_index, Task.dispatch_seq).where(Task.id == task_id)
     ).one()
-    # The old message may already be on its way to a worker: its stale
-    # dispatch_seq makes start_stage ignore it.
-    dispatch.revoke_stage(task_id, index, seq - 1)
+    # The old message stays queued: its stale dispatch_seq makes start_stage drop it.
     dispatch.enqueue_stage(task_id, index, seq, priority)
     db.session.commit()
     return db.session.get(Task, task_id)

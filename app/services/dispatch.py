@@ -1,7 +1,7 @@
 """Queue messages leave after the commit that made them true, and only then: the one seam.
 
-Services call `enqueue_stage` / `revoke_stage` while their transaction is
-open; the messages wait in the session's outbox and go to the app's queue
+Services call `enqueue_stage` while their transaction is open; the
+messages wait in the session's outbox and go to the app's queue
 (app/queue.py) when the transaction commits, or are dropped when it rolls
 back. So a worker never receives a message for a row it cannot see yet.
 
@@ -46,17 +46,19 @@ def enqueue_stage(
     started: bool = False,
     delay: float | None = None,
     offset: int | None = None,
+    outbox: list | None = None,
 ) -> None:
     """Queue a stage after the commit; `started` tasks go first within their priority.
 
     The stage's own `priority_offset` is added here, for every caller (capped at
     the lowest); a caller that holds the stage passes it as `offset`, sparing a lookup.
+    `outbox` is that of a transaction made outside the Session (app/direct_sql.py).
     """
     if offset is None:
         offset = _offset(task_id, stage_index)
     priority = min(priority + offset, PRIORITY_MAX)
     args = (task_id, stage_index, dispatch_seq, priority, started, delay)
-    _outbox().append((stage_queue().enqueue_stage, args))
+    (_outbox() if outbox is None else outbox).append((stage_queue().enqueue_stage, args))
 
 
 def _offset(task_id: str, stage_index: int) -> int:
@@ -77,10 +79,6 @@ def _offset(task_id: str, stage_index: int) -> int:
     return stage.priority_offset if stage else 0
 
 
-def revoke_stage(task_id: str, stage_index: int, dispatch_seq: int) -> None:
-    _outbox().append((stage_queue().revoke_stage, (task_id, stage_index, dispatch_seq)))
-
-
 def _outbox() -> list:
     """This transaction's messages; a transaction is begun if none is open yet.
 
@@ -97,10 +95,14 @@ def _outbox() -> list:
 def _send(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint was released; the transaction around it may still roll back
-    outbox = session.info.pop(_OUTBOX, None)
-    for send, args in outbox or ():
+    send(session.info.pop(_OUTBOX, None) or ())
+
+
+def send(outbox) -> None:
+    """Send the messages of a transaction that has committed."""
+    for message, args in outbox:
         try:
-            send(*args)
+            message(*args)
         except Exception as exc:  # the queue is down: the database already holds the truth
             log.warning("queue unreachable (%s); the reaper will send %s again", exc, args[:3])
 

@@ -1,5 +1,9 @@
 """The worker's side of a stage: claim it, report progress and heartbeats, finish, fail, stop.
 
+Each of the worker's transitions is one transaction straight on the
+driver's connection (app/services/direct_sql.py); the rest (progress,
+heartbeats, checks) go through the Session.
+
 Worker-side transitions are fenced by the stage's lease (stage index,
 `dispatch_seq`, executing flag): a stage message that was superseded
 (re-prioritised, cancelled, handed to another worker) can neither start
@@ -33,6 +37,7 @@ from app.constants import (
 from app.extensions import db
 from app.models import utcnow
 from app.services import dispatch
+from app.services.direct_sql import Transaction
 from app.services.transitions import (
     LEASE_CLAUSES,
     STAGES,
@@ -116,53 +121,45 @@ def _held(run: "StageRun") -> dict:
 
 def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -> StageRun | None:
     """Claim a stage for execution; None when the message is stale or the task is not runnable."""
-    task = db.session.connection().execute(_RUNNABLE, {"task_id": task_id}).one_or_none()
-    if (
-        task is None
-        or task.state not in (QUEUED, RUNNING)
-        or (task.stage_index, task.dispatch_seq, task.stage_running) != (index, seq, False)
-        or index >= len(task.stage_names)
-    ):
-        # A stale message (cancelled, re-prioritised, taken over) costs one read, no write lock.
-        db.session.rollback()
-        return None
-    name = task.stage_names[index]
-    now = utcnow()
-    values = {"stage_running": True, "stage_progress": 0.0, "progress_message": None}
-    if task.state == QUEUED:
-        values["started_at"] = now
-    if not move(
-        task_id,
-        task.state,
-        RUNNING,
-        where=lease(index, seq, running=False),
-        values=values,
-        action=EV_STAGE_STARTED,
-        actor=ACTOR_WORKER,
-        stage=name,
-    ):
-        db.session.rollback()  # moved since the read: a cancel or another worker won
-        return None
-    connection = db.session.connection()
-    attempt, failures, saved = connection.execute(
-        _START_STAGE, {"run_task": task_id, "index": index, "now": now, "run_worker": worker}
-    ).one()
-    outputs = {}
-    if index:
-        earlier = connection.execute(_OUTPUTS_BEFORE, {"task_id": task_id, "index": index})
-        outputs = dict(earlier.all())
-    db.session.commit()
+    with Transaction() as tx:
+        found = tx.rows(_RUNNABLE, {"task_id": task_id})
+        if not found:
+            return None
+        state, task_type, params, names, *at, priority, retry_number = found[0]
+        if state not in (QUEUED, RUNNING) or at != [index, seq, False] or index >= len(names):
+            return None  # a stale message (cancelled, re-prioritised, taken over): one read
+        now = utcnow()
+        values = {"stage_running": True, "stage_progress": 0.0, "progress_message": None}
+        if state == QUEUED:
+            values["started_at"] = now
+        if not move(
+            task_id,
+            state,
+            RUNNING,
+            where=lease(index, seq, running=False),
+            values=values,
+            action=EV_STAGE_STARTED,
+            actor=ACTOR_WORKER,
+            stage=names[index],
+            on=tx,
+        ):
+            return None  # moved since the read: a cancel or another worker won
+        claim = {"run_task": task_id, "index": index, "now": now, "run_worker": worker}
+        ((attempt, failures, saved),) = tx.rows(_START_STAGE, claim)
+        outputs = (
+            dict(tx.rows(_OUTPUTS_BEFORE, {"task_id": task_id, "index": index})) if index else {}
+        )
     # The task's priority and params cannot change while this lease holds.
     return StageRun(
         task_id=task_id,
-        type=task.type,
-        params=task.params,
+        type=task_type,
+        params=params,
         stage_index=index,
-        stage_name=name,
-        stage_count=len(task.stage_names),
-        priority=task.priority,
+        stage_name=names[index],
+        stage_count=len(names),
+        priority=priority,
         dispatch_seq=seq,
-        retry_number=task.retry_number,
+        retry_number=retry_number,
         outputs=outputs,
         attempt=attempt,
         failures=failures,
@@ -170,7 +167,7 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
     )
 
 
-def _worker_cancels(run: StageRun, now, reason: str, forced: bool = False) -> bool:
+def _worker_cancels(run: StageRun, now, reason: str, tx: Transaction, forced: bool = False) -> bool:
     """cancelling -> cancelled for the stage this worker holds; pending stages are skipped."""
     moved = move(
         run.task_id,
@@ -183,57 +180,63 @@ def _worker_cancels(run: StageRun, now, reason: str, forced: bool = False) -> bo
         stage=run.stage_name,
         reason=reason,
         forced=forced,
+        on=tx,
     )
     if moved:
-        skip_pending_stages(run.task_id)
+        skip_pending_stages(run.task_id, on=tx)
     return moved
 
 
 def finish_stage(run: StageRun, output: dict) -> None:
-    """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel."""
+    """Store the checkpoint, then succeed, move on (enqueueing the next stage) or cancel.
+
+    Nothing is written when the lease is gone (the task was taken over).
+    """
     index, seq = run.stage_index, run.dispatch_seq
     held = lease(index, seq, running=True)
     now = utcnow()
-    event = {"actor": ACTOR_WORKER, "stage": run.stage_name, "action": EV_STAGE_FINISHED}
-    last = index == run.stage_count - 1
-    if last:
-        moved = move(
-            run.task_id,
-            RUNNING,
-            PARTIAL_SUCCESS if _items_failed(run.task_id) else SUCCEEDED,
-            where=held,
-            values={"stage_running": False, "stage_progress": 1.0, "finished_at": now},
-            **event,
-        )
-    else:
-        moved = move(
-            run.task_id,
-            RUNNING,
-            RUNNING,
-            where=held,
-            values={
-                "stage_index": index + 1,
-                "stage_running": False,
-                "stage_progress": 0.0,
-                "progress_message": None,
-                "dispatch_seq": seq + 1,
-            },
-            **event,
-        )
+    with Transaction() as tx:
+        event = {
+            "actor": ACTOR_WORKER,
+            "stage": run.stage_name,
+            "action": EV_STAGE_FINISHED,
+            "on": tx,
+        }
+        if index == run.stage_count - 1:
+            failed_item = tx.rows(_ANY_ITEM_FAILED, {"task_id": run.task_id})[0][0]
+            moved = move(
+                run.task_id,
+                RUNNING,
+                PARTIAL_SUCCESS if failed_item else SUCCEEDED,
+                where=held,
+                values={"stage_running": False, "stage_progress": 1.0, "finished_at": now},
+                **event,
+            )
+        else:
+            moved = move(
+                run.task_id,
+                RUNNING,
+                RUNNING,
+                where=held,
+                values={
+                    "stage_index": index + 1,
+                    "stage_running": False,
+                    "stage_progress": 0.0,
+                    "progress_message": None,
+                    "dispatch_seq": seq + 1,
+                },
+                **event,
+            )
+            if moved:
+                dispatch.enqueue_stage(
+                    run.task_id, index + 1, seq + 1, run.priority, started=True, outbox=tx.outbox
+                )
+        if not moved:
+            moved = _worker_cancels(run, now, "stopped after the stage finished", tx)
         if moved:
-            dispatch.enqueue_stage(run.task_id, index + 1, seq + 1, run.priority, started=True)
-    if not moved:
-        moved = _worker_cancels(run, now, "stopped after the stage finished")
-    if not moved:
-        db.session.rollback()
-        return
-    set_stage(run.task_id, index, state=STAGE_SUCCEEDED, finished_at=now, output=output)
-    db.session.commit()
-
-
-def _items_failed(task_id: str) -> bool:
-    """Did any stage of this task give up on an item? Then it ends partial_success."""
-    return db.session.scalar(_ANY_ITEM_FAILED, {"task_id": task_id})
+            set_stage(
+                run.task_id, index, on=tx, state=STAGE_SUCCEEDED, finished_at=now, output=output
+            )
 
 
 def retry_stage_later(run: StageRun, error_code: str, message: str, delay: float) -> bool:
@@ -244,87 +247,94 @@ def retry_stage_later(run: StageRun, error_code: str, message: str, delay: float
     False when the lease was gone (a cancel won): the caller then fails or cancels.
     """
     index, seq = run.stage_index, run.dispatch_seq
-    moved = move(
-        run.task_id,
-        RUNNING,
-        RUNNING,
-        where=lease(index, seq, running=True),
-        values={
-            "stage_running": False,
-            "stage_progress": 0.0,
-            "progress_message": None,
-            "dispatch_seq": seq + 1,
-        },
-        action=EV_STAGE_RETRYING,
-        actor=ACTOR_WORKER,
-        stage=run.stage_name,
-        reason=f"attempt {run.attempt} failed ({message}); again in {delay:.1f} s",
-    )
-    if not moved:
-        db.session.rollback()
-        return False
-    set_stage(
-        run.task_id,
-        index,
-        state=STAGE_PENDING,
-        error_code=error_code,
-        error_message=message,
-        failures=run.failures + 1,
-    )
-    dispatch.enqueue_stage(run.task_id, index, seq + 1, run.priority, started=True, delay=delay)
-    db.session.commit()
-    return True
+    with Transaction() as tx:
+        moved = move(
+            run.task_id,
+            RUNNING,
+            RUNNING,
+            where=lease(index, seq, running=True),
+            values={
+                "stage_running": False,
+                "stage_progress": 0.0,
+                "progress_message": None,
+                "dispatch_seq": seq + 1,
+            },
+            action=EV_STAGE_RETRYING,
+            actor=ACTOR_WORKER,
+            stage=run.stage_name,
+            reason=f"attempt {run.attempt} failed ({message}); again in {delay:.1f} s",
+            on=tx,
+        )
+        if moved:
+            set_stage(
+                run.task_id,
+                index,
+                on=tx,
+                state=STAGE_PENDING,
+                error_code=error_code,
+                error_message=message,
+                failures=run.failures + 1,
+            )
+            dispatch.enqueue_stage(
+                run.task_id,
+                index,
+                seq + 1,
+                run.priority,
+                started=True,
+                delay=delay,
+                outbox=tx.outbox,
+            )
+    return moved
 
 
 def fail_stage(run: StageRun, error_code: str, message: str, forced: bool = False) -> None:
     """Record a stage that failed for good: the task fails (retryable), or is cancelled if asked."""
     now = utcnow()
     stage_state = STAGE_FAILED
-    moved = move(
-        run.task_id,
-        RUNNING,
-        FAILED,
-        where=lease(run.stage_index, run.dispatch_seq, running=True),
-        action=EV_STAGE_FAILED,
-        actor=ACTOR_WORKER,
-        stage=run.stage_name,
-        reason=message,
-        forced=forced,
-        values={
-            "stage_running": False,
-            "finished_at": now,
-            "error_code": error_code,
-            "error_message": message,
-            "retryable": True,
-        },
-    )
-    if moved:
-        skip_pending_stages(run.task_id)
-    else:
-        stage_state = STAGE_CANCELLED
-        moved = _worker_cancels(run, now, f"stage failed while cancelling: {message}", forced)
-    if not moved:
-        db.session.rollback()
-        return
-    set_stage(
-        run.task_id,
-        run.stage_index,
-        state=stage_state,
-        finished_at=now,
-        error_code=error_code,
-        error_message=message,
-    )
-    db.session.commit()
+    with Transaction() as tx:
+        moved = move(
+            run.task_id,
+            RUNNING,
+            FAILED,
+            where=lease(run.stage_index, run.dispatch_seq, running=True),
+            action=EV_STAGE_FAILED,
+            actor=ACTOR_WORKER,
+            stage=run.stage_name,
+            reason=message,
+            forced=forced,
+            values={
+                "stage_running": False,
+                "finished_at": now,
+                "error_code": error_code,
+                "error_message": message,
+                "retryable": True,
+            },
+            on=tx,
+        )
+        if moved:
+            skip_pending_stages(run.task_id, on=tx)
+        else:
+            stage_state = STAGE_CANCELLED
+            reason = f"stage failed while cancelling: {message}"
+            moved = _worker_cancels(run, now, reason, tx, forced)
+        if moved:
+            set_stage(
+                run.task_id,
+                run.stage_index,
+                on=tx,
+                state=stage_state,
+                finished_at=now,
+                error_code=error_code,
+                error_message=message,
+            )
 
 
 def stop_cancelled_stage(run: StageRun, forced: bool = False, reason: str = "") -> None:
     """The stage stopped at a cancel (or was killed, `forced`): the task is now cancelled."""
     now = utcnow()
-    if not _worker_cancels(run, now, reason or "stopped inside the stage", forced):
-        db.session.rollback()
-        return
-    set_stage(run.task_id, run.stage_index, state=STAGE_CANCELLED, finished_at=now)
-    db.session.commit()
+    with Transaction() as tx:
+        if _worker_cancels(run, now, reason or "stopped inside the stage", tx, forced):
+            set_stage(run.task_id, run.stage_index, on=tx, state=STAGE_CANCELLED, finished_at=now)
 
 
 def report_progress(run: StageRun, fraction: float, message: str | None) -> bool:

@@ -8,7 +8,9 @@ queue messages go out after the commit (app/services/dispatch.py).
 
 The statements go through the tables (SQLAlchemy Core), not the ORM: the
 ORM's bookkeeping cost more than the statements themselves on every stage
-(bench/overhead.py). Those with a fixed shape are built once.
+(bench/overhead.py). Those with a fixed shape are built once. The worker
+runs them straight on the driver's connection (`on=`, a
+direct_sql.Transaction); everyone else on the Session.
 """
 
 import functools
@@ -21,6 +23,7 @@ from app.constants import STAGE_PENDING, STAGE_SKIPPED
 from app.extensions import db
 from app.models import Task, TaskEvent, TaskStage, utcnow
 from app.services import states
+from app.services.direct_sql import SessionStatements
 
 TASKS, STAGES, EVENTS = Task.__table__, TaskStage.__table__, TaskEvent.__table__
 _EVENT_FIELDS = ("at", "actor", "action", "from_state", "to_state", "stage", "reason", "forced")
@@ -80,7 +83,8 @@ def record(task_id: str, action: str, source: str | None, target: str, **fields)
 def move(task_id, from_state, to_state, **fields) -> bool:
     """Move the task if it is in `from_state` and `where` holds; add the event. Caller commits.
 
-    The one-task case of `move_set` (same keyword arguments).
+    The one-task case of `move_set` (same keyword arguments), which also
+    runs `on` a direct_sql.Transaction.
     """
     return bool(_move([task_id], from_state, to_state, **fields))
 
@@ -105,6 +109,7 @@ def _move(
     stage=None,
     reason=None,
     forced=False,
+    on=SessionStatements,
 ) -> list:
     """The conditional UPDATE ... RETURNING id, and the events of the tasks it moved; their ids.
 
@@ -125,8 +130,7 @@ def _move(
         statement = _update(guard.clauses, values, *shape)  # rare shapes: built each time
     else:
         statement = _cached_update(guard.key, guard.clauses, tuple(values), *shape)
-    connection = db.session.connection()
-    moved = connection.execute(statement, params).scalars().all()
+    moved = [row[0] for row in on.rows(statement, params)]
     if moved:
         event = _event_params(
             now,
@@ -139,9 +143,9 @@ def _move(
             forced=forced,
         )
         if one:
-            connection.execute(_ADD_EVENT, {**event, "event_task": task_ids[0]})
+            on.execute(_ADD_EVENT, {**event, "event_task": task_ids[0]})
         else:
-            connection.execute(_add_events(postgres), {**event, "event_ids": moved})
+            on.execute(_add_events(postgres), {**event, "event_ids": moved})
     return moved
 
 
@@ -180,7 +184,7 @@ def _bound(name: str):
     return bindparam(f"set_{name}", type_=TASKS.c[name].type)
 
 
-def set_stage(task_id: str, position: int, **values) -> None:
+def set_stage(task_id: str, position: int, on=SessionStatements, **values) -> None:
     """UPDATE one stage row; plain values go through a statement built once per set of names."""
     params = {"stage_task": task_id, "stage_position": position}
     if any(isinstance(v, ClauseElement) for v in values.values()):
@@ -188,7 +192,7 @@ def set_stage(task_id: str, position: int, **values) -> None:
     else:
         statement = _cached_stage_update(tuple(values))
         params.update({f"stage_{name}": value for name, value in values.items()})
-    db.session.connection().execute(statement, params)
+    on.execute(statement, params)
 
 
 def _stage_update():
@@ -205,13 +209,28 @@ def _cached_stage_update(names: tuple):
     )
 
 
-def skip_pending_stages(*task_ids: str) -> None:
-    db.session.execute(
+def skip_pending_stages(*task_ids: str, on=SessionStatements) -> None:
+    """The stages not reached yet are skipped (the task failed or was cancelled)."""
+    if len(task_ids) == 1:
+        on.execute(_SKIP_PENDING, {"skip_task": task_ids[0]})
+    else:
+        on.execute(_skip_pending_of(on_postgres()), {"ids": list(task_ids)})
+
+
+def _skip_pending(task_match):
+    return (
         STAGES.update()
-        .where(one_of(STAGES.c.task_id, "ids", on_postgres()), STAGES.c.state == STAGE_PENDING)
-        .values(state=STAGE_SKIPPED),
-        {"ids": list(task_ids)},
+        .where(task_match, STAGES.c.state == STAGE_PENDING)
+        .values(state=STAGE_SKIPPED)
     )
+
+
+_SKIP_PENDING = _skip_pending(STAGES.c.task_id == bindparam("skip_task"))
+
+
+@functools.cache
+def _skip_pending_of(postgres: bool):
+    return _skip_pending(one_of(STAGES.c.task_id, "ids", postgres))
 
 
 def current_state(task_id: str) -> str | None:

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import Task, utcnow
 from app.queue import message_id
 from app.services import cancelling, commands, dispatch, lease, recovery
-from tests.drive import events, huey, run_stage_by_hand, submit, task
+from tests.drive import events, huey, live_messages, run_stage_by_hand, submit, task
 
 TIMEOUT = 60
 
@@ -35,7 +35,7 @@ def go_silent(task_id, seconds=TIMEOUT + 5):
 
 
 def live_ids():
-    return {m.id for m in huey().pending() if not huey().is_revoked(m)}
+    return {message[0] for message in live_messages()}
 
 
 def start(task_id):
