@@ -7,7 +7,17 @@ import uuid
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -102,7 +112,15 @@ class Task(db.Model):
         Index("ix_tasks_owner_created", "owner_id", "created_at", "id"),
         Index("ix_tasks_state_created", "state", "created_at"),
         Index("ix_tasks_type_created", "type", "created_at"),
-        Index("ix_tasks_finished", "finished_at"),
+        # Finished tasks only, with what the dashboard groups them by (app/services/metrics.py).
+        Index(
+            "ix_tasks_finished",
+            "finished_at",
+            "state",
+            "owner_id",
+            sqlite_where=text("finished_at IS NOT NULL"),
+            postgresql_where=text("finished_at IS NOT NULL"),
+        ),
         Index("ix_tasks_state_heartbeat", "state", "heartbeat_at"),
     )
 
@@ -303,3 +321,72 @@ class PeriodicRun(db.Model):
     next_run_at: Mapped[datetime]
     runs: Mapped[int] = mapped_column(default=0)
     last_run_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class TaskCount(db.Model):
+    """How many tasks each owner has of each type in each state, as insert-only changes.
+
+    Database triggers on `tasks` (TASK_COUNT_TRIGGERS) add a row of +1 or
+    -1 whenever a task is inserted, deleted or changes state, whatever
+    statement did it (a bulk cancel's UPDATE included), in the same
+    transaction; rows are only ever added, so concurrent transitions never
+    wait on one counter row. The sum of `delta` per owner, type and state
+    is the count; the reaper folds the rows into one per group now and
+    then (app/services/counts.py), so the dashboard sums a few thousand
+    rows instead of counting a million tasks.
+    """
+
+    __tablename__ = "task_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int]
+    type: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    delta: Mapped[int]
+
+
+_COUNT_CHANGED = (
+    "OLD.state IS DISTINCT FROM NEW.state OR OLD.type IS DISTINCT FROM NEW.type"
+    " OR OLD.owner_id IS DISTINCT FROM NEW.owner_id"
+)
+
+
+def _count(row: str, delta: int) -> str:
+    return (
+        "INSERT INTO task_counts (owner_id, type, state, delta)"
+        f" VALUES ({row}.owner_id, {row}.type, {row}.state, {delta})"
+    )
+
+
+# The triggers that keep task_counts, per dialect (created with the tables,
+# and by migration 0006).
+_ON_UPDATE = "AFTER UPDATE OF state, type, owner_id ON tasks"
+TASK_COUNT_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS task_counts_insert AFTER INSERT ON tasks"
+        f" BEGIN {_count('NEW', 1)}; END",
+        "CREATE TRIGGER IF NOT EXISTS task_counts_delete AFTER DELETE ON tasks"
+        f" BEGIN {_count('OLD', -1)}; END",
+        f"CREATE TRIGGER IF NOT EXISTS task_counts_update {_ON_UPDATE}"
+        f" WHEN {_COUNT_CHANGED.replace('IS DISTINCT FROM', 'IS NOT')}"
+        f" BEGIN {_count('OLD', -1)}; {_count('NEW', 1)}; END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION task_counts_track() RETURNS trigger LANGUAGE plpgsql AS $$"
+        f" BEGIN IF TG_OP <> 'INSERT' THEN {_count('OLD', -1)}; END IF;"
+        f" IF TG_OP <> 'DELETE' THEN {_count('NEW', 1)}; END IF; RETURN NULL; END $$",
+        "CREATE OR REPLACE TRIGGER task_counts_insert AFTER INSERT ON tasks"
+        " FOR EACH ROW EXECUTE FUNCTION task_counts_track()",
+        "CREATE OR REPLACE TRIGGER task_counts_delete AFTER DELETE ON tasks"
+        " FOR EACH ROW EXECUTE FUNCTION task_counts_track()",
+        f"CREATE OR REPLACE TRIGGER task_counts_update {_ON_UPDATE}"
+        f" FOR EACH ROW WHEN ({_COUNT_CHANGED}) EXECUTE FUNCTION task_counts_track()",
+    ],
+}
+
+
+@event.listens_for(db.metadata, "after_create")
+def _create_count_triggers(metadata, connection, **_kw) -> None:
+    """`create_all` (tests, benchmarks) makes the triggers too; migrations make them in 0006."""
+    for statement in TASK_COUNT_TRIGGERS.get(connection.dialect.name, ()):
+        connection.exec_driver_sql(statement)

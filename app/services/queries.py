@@ -13,7 +13,7 @@ from app.constants import CANCELLING, QUEUED, RECENT_EVENTS, RUNNING
 from app.extensions import db
 from app.models import TASK_ID_PATTERN, Task, TaskArtifact, TaskEvent, TaskStage, User, utcnow
 from app.schemas import outputs
-from app.services import catalog, items
+from app.services import catalog, counts, items
 from app.services.errors import Forbidden, InvalidRequest, NotFound
 from app.services.states import ACTIVE_STATES, STATES, TERMINAL_STATES
 
@@ -216,9 +216,7 @@ def count_active(actor: User) -> int:
 def stats(actor: User) -> dict:
     """Counts by state and by type, and what finished in the last hour."""
     scope = visible_to(actor)
-    rows = db.session.execute(
-        select(Task.type, Task.state, func.count()).where(*scope).group_by(Task.type, Task.state)
-    ).all()
+    rows = counts.by_type_and_state(actor)
     by_state = dict.fromkeys(STATES, 0)
     by_type: dict[str, dict] = {}
     for task_type, state, count in rows:
@@ -253,12 +251,7 @@ def cancellable_counts(actor: User) -> dict[str, dict[str, int]]:
 
     For the bulk-cancel confirmations, which say how many tasks they stop.
     """
-    rows = db.session.execute(
-        select(Task.type, Task.state, func.count())
-        .where(Task.state.in_((QUEUED, RUNNING)), *visible_to(actor))
-        .group_by(Task.type, Task.state)
-    ).all()
-    counts: dict[str, dict[str, int]] = {}
-    for task_type, state, count in rows:
-        counts.setdefault(task_type, {QUEUED: 0, RUNNING: 0})[state] = count
-    return counts
+    reached: dict[str, dict[str, int]] = {}
+    for task_type, state, count in counts.by_type_and_state(actor, (QUEUED, RUNNING)):
+        reached.setdefault(task_type, {QUEUED: 0, RUNNING: 0})[state] = count
+    return reached

@@ -34,7 +34,7 @@ from app.constants import (
 from app.extensions import db
 from app.models import PeriodicRun, Task, utcnow
 from app.queue import message_id
-from app.services import dispatch
+from app.services import counts, dispatch
 from app.services.lease import StageRun
 from app.services.transitions import lease, move, set_stage, skip_pending_stages
 
@@ -247,4 +247,6 @@ def reap_if_due(interval: float, timeout: float, max_lost: int, by: str = "") ->
     """Run the reaper if no worker anywhere ran it in the last `interval` seconds."""
     if not claim_periodic(REAPER, interval, by):
         return None
-    return reap(timeout, max_lost)
+    done = reap(timeout, max_lost)
+    counts.fold()  # the dashboard's counts: as many rows as groups again (app/services/counts.py)
+    return done
