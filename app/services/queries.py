@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import String, bindparam, cast, func, or_, select, tuple_
+from sqlalchemy import String, bindparam, cast, func, literal_column, or_, select, tuple_
 
 from app.constants import CANCELLING, QUEUED, RECENT_EVENTS, RUNNING
 from app.extensions import db
@@ -24,6 +24,19 @@ TASK_ID = re.compile(TASK_ID_PATTERN)
 def visible_to(actor: User) -> list:
     """Where-clauses limiting a query to the tasks `actor` may see (admins see all)."""
     return [] if actor.is_admin else [Task.owner_id == actor.id]
+
+
+def unindexed(column):
+    """`column` as an expression no index can serve: steers SQLite's planner, changes no value.
+
+    SQLite's own idiom (`x || ''`, see its query planner's notes). Without
+    statistics its planner read a million tasks through a state-first
+    index to spare the sort of a `GROUP BY state`, or all the stages to
+    look their tasks up, where the index of finished tasks gives the few
+    thousand rows wanted. PostgreSQL plans by its statistics and gets the
+    same values.
+    """
+    return column.concat(literal_column("''"))
 
 
 def get_task(actor: User, task_id: str) -> Task:
@@ -227,9 +240,9 @@ def stats(actor: User) -> dict:
     since = utcnow() - timedelta(hours=1)
     finished = dict(
         db.session.execute(
-            select(Task.state, func.count())
+            select(unindexed(Task.state), func.count())
             .where(*scope, Task.finished_at >= since)
-            .group_by(Task.state)
+            .group_by(unindexed(Task.state))
         ).all()
     )
     total_finished = sum(finished.values())
