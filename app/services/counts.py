@@ -28,22 +28,34 @@ def by_type_and_state(actor: User, states=None) -> list[tuple[str, str, int]]:
     return [(t, s, int(n)) for t, s, n in db.session.execute(query.having(total != 0))]
 
 
+FOLD_CHUNK = 20_000
+
+
 def fold() -> int:
     """Replace the deltas with one row per owner, type and state; how many rows it took away.
 
     One transaction: the rows it deletes are exactly those it sums
     (DELETE ... RETURNING), so deltas that other transactions add meanwhile
-    are neither lost nor counted twice, on SQLite and on PostgreSQL.
+    are neither lost nor counted twice, on SQLite and on PostgreSQL. It
+    deletes FOLD_CHUNK rows at a time, so a backlog (a bulk import, a long
+    time without a worker) costs no more memory than a small one.
     """
-    rows = db.session.execute(delete(COUNTS).returning(*_GROUP, COUNTS.c.delta)).all()
+    oldest = select(COUNTS.c.id).order_by(COUNTS.c.id).limit(FOLD_CHUNK).scalar_subquery()
+    take = delete(COUNTS).where(COUNTS.c.id.in_(oldest)).returning(*_GROUP, COUNTS.c.delta)
     sums: dict[tuple, int] = {}
-    for owner_id, task_type, state, delta in rows:
-        key = (owner_id, task_type, state)
-        sums[key] = sums.get(key, 0) + delta
+    taken = 0
+    while True:
+        rows = db.session.execute(take).all()
+        taken += len(rows)
+        for owner_id, task_type, state, delta in rows:
+            key = (owner_id, task_type, state)
+            sums[key] = sums.get(key, 0) + delta
+        if len(rows) < FOLD_CHUNK:
+            break
     folded = [
         {"owner_id": o, "type": t, "state": s, "delta": n} for (o, t, s), n in sums.items() if n
     ]
     if folded:
         db.session.execute(insert(COUNTS), folded)
     db.session.commit()
-    return len(rows) - len(folded)
+    return taken - len(folded)

@@ -23,6 +23,7 @@ The engine's echo does not see these statements: they are logged at
 DEBUG on `taskdeck.sql`.
 """
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,6 @@ log = logging.getLogger("taskdeck.sql")
 
 @dataclass(frozen=True)
 class _Compiled:
-    statement: object  # kept alive: the cache is keyed by its id
     sql: str
     defaults: dict  # values the statement itself binds (`.values(state="running")`)
     positional: bool
@@ -43,35 +43,28 @@ class _Compiled:
     results: tuple  # a processor or None per result column
 
 
-_COMPILED: dict[tuple[int, str], _Compiled] = {}
-
-
 def _processor(type_, dialect, result: bool) -> Callable | None:
     impl = type_.dialect_impl(dialect)
     return impl.result_processor(dialect, None) if result else impl.bind_processor(dialect)
 
 
+@functools.lru_cache(maxsize=512)
 def _compile(statement, dialect) -> _Compiled:
-    key = (id(statement), dialect.name)
-    compiled = _COMPILED.get(key)
-    if compiled is None:
-        sql = statement.compile(dialect=dialect)
-        if any(bind.expanding for bind in sql.binds.values()):
-            raise ValueError("IN lists are rendered per call: run such statements on the Session")
-        names = sql.positiontup if dialect.positional else list(sql.binds)
-        compiled = _Compiled(
-            statement=statement,
-            sql=sql.string,
-            defaults={n: b.value for n, b in sql.binds.items() if not b.required},
-            positional=dialect.positional,
-            binds=tuple((n, _processor(sql.binds[n].type, dialect, False)) for n in names),
-            results=tuple(
-                _processor(column.type, dialect, True)
-                for column in getattr(statement, "exported_columns", ())
-            ),
-        )
-        _COMPILED[key] = compiled
-    return compiled
+    """Keyed by the statement object: callers pass statements they built once."""
+    sql = statement.compile(dialect=dialect)
+    if any(bind.expanding for bind in sql.binds.values()):
+        raise ValueError("IN lists are rendered per call: run such statements on the Session")
+    names = sql.positiontup if dialect.positional else list(sql.binds)
+    return _Compiled(
+        sql=sql.string,
+        defaults={n: b.value for n, b in sql.binds.items() if not b.required},
+        positional=dialect.positional,
+        binds=tuple((n, _processor(sql.binds[n].type, dialect, False)) for n in names),
+        results=tuple(
+            _processor(column.type, dialect, True)
+            for column in getattr(statement, "exported_columns", ())
+        ),
+    )
 
 
 class Transaction:
@@ -134,8 +127,6 @@ class Transaction:
 
 class SessionStatements:
     """`rows` and `execute` on the Session's connection, for transitions made outside the worker."""
-
-    outbox = None  # the Session's own (dispatch.py)
 
     @staticmethod
     def rows(statement, params: dict) -> list[tuple]:

@@ -64,7 +64,8 @@ def test_a_rolled_back_change_takes_its_deltas_with_it(ctx, users):
     assert counts.by_type_and_state(alice) == [("demo", "queued", 1)]
 
 
-def test_fold_leaves_one_row_per_group_and_the_same_sums(ctx, users):
+def test_fold_leaves_one_row_per_group_and_the_same_sums(ctx, users, monkeypatch):
+    monkeypatch.setattr(counts, "FOLD_CHUNK", 2)  # several chunks in the one transaction
     alice, bob = users("alice"), users("bob")
     for owner in (alice, alice, bob):
         run_stage_by_hand(submit(owner, stages=1).id)
