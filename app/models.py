@@ -375,11 +375,14 @@ TASK_COUNT_TRIGGERS = {
         "CREATE OR REPLACE FUNCTION task_counts_track() RETURNS trigger LANGUAGE plpgsql AS $$"
         f" BEGIN IF TG_OP <> 'INSERT' THEN {_count('OLD', -1)}; END IF;"
         f" IF TG_OP <> 'DELETE' THEN {_count('NEW', 1)}; END IF; RETURN NULL; END $$",
-        "CREATE OR REPLACE TRIGGER task_counts_insert AFTER INSERT ON tasks"
+        "DROP TRIGGER IF EXISTS task_counts_insert ON tasks",
+        "CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks"
         " FOR EACH ROW EXECUTE FUNCTION task_counts_track()",
-        "CREATE OR REPLACE TRIGGER task_counts_delete AFTER DELETE ON tasks"
+        "DROP TRIGGER IF EXISTS task_counts_delete ON tasks",
+        "CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks"
         " FOR EACH ROW EXECUTE FUNCTION task_counts_track()",
-        f"CREATE OR REPLACE TRIGGER task_counts_update {_ON_UPDATE}"
+        "DROP TRIGGER IF EXISTS task_counts_update ON tasks",
+        f"CREATE TRIGGER task_counts_update {_ON_UPDATE}"
         f" FOR EACH ROW WHEN ({_COUNT_CHANGED}) EXECUTE FUNCTION task_counts_track()",
     ],
 }

@@ -45,7 +45,13 @@ class _Compiled:
 
 def _processor(type_, dialect, result: bool) -> Callable | None:
     impl = type_.dialect_impl(dialect)
-    return impl.result_processor(dialect, None) if result else impl.bind_processor(dialect)
+    if not result:
+        return impl.bind_processor(dialect)
+    try:
+        return impl.result_processor(dialect, None)
+    except TypeError as exc:  # Float on psycopg: its conversion depends on the column's type
+        message = f"A {type_} result needs the driver's type code: read it on the Session"
+        raise ValueError(message) from exc
 
 
 @functools.lru_cache(maxsize=512)
@@ -80,20 +86,41 @@ class Transaction:
         engine = db.engine
         self.dialect = engine.dialect
         self._connection = engine.raw_connection()
-        self._cursor = self._connection.cursor()
+        try:
+            self._cursor = self._connection.cursor()
+        except BaseException as error:
+            self._abandon(error)
+            raise
         return self
 
     def __exit__(self, kind, exc, traceback) -> None:
+        if kind is not None:
+            self._abandon(exc)
+            return
         try:
             self._cursor.close()
-            if kind is None:
-                self._connection.commit()
+            self._connection.commit()
+        except BaseException as error:
+            self._abandon(error)
+            raise
+        self._connection.close()  # back to the pool
+        dispatch.send(self.outbox)
+
+    def _abandon(self, error: BaseException) -> None:
+        """Roll back and give the connection back; one the database dropped is thrown away.
+
+        As SQLAlchemy's own Connection does, so a restarted PostgreSQL costs
+        the pool its dead connections, not one failed transition each.
+        """
+        connection = self._connection
+        try:
+            dbapi_error = isinstance(error, self.dialect.loaded_dbapi.Error)
+            if dbapi_error and self.dialect.is_disconnect(error, connection.dbapi_connection, None):
+                connection.invalidate(error)
             else:
-                self._connection.rollback()
+                connection.rollback()
         finally:
-            self._connection.close()  # back to the pool
-        if kind is None:
-            dispatch.send(self.outbox)
+            connection.close()
 
     def _run(self, statement, params: dict) -> _Compiled:
         compiled = _compile(statement, self.dialect)

@@ -52,7 +52,8 @@ def enqueue_stage(
 
     The stage's own `priority_offset` is added here, for every caller (capped at
     the lowest); a caller that holds the stage passes it as `offset`, sparing a lookup.
-    `outbox` is that of a transaction made outside the Session (app/direct_sql.py).
+    `outbox` is that of a transaction made outside the Session
+    (app/services/direct_sql.py), whose callers pass `offset` too.
     """
     if offset is None:
         offset = _offset(task_id, stage_index)
@@ -62,19 +63,26 @@ def enqueue_stage(
 
 
 def _offset(task_id: str, stage_index: int) -> int:
-    """The stage's `priority_offset`, found by the name the task was submitted with.
+    """The stage's `priority_offset`, found by the name the task was submitted with."""
+    task = db.session.get(Task, task_id)
+    if task is None or stage_index >= len(task.stage_names):
+        return 0
+    return stage_offset(task.type, task.params, task.stage_names[stage_index])
+
+
+def stage_offset(task_type: str, params: dict, stage_name: str) -> int:
+    """The `priority_offset` of a task's stage, by name.
 
     0 when it cannot be known (the pipeline is gone, or its plan fails now):
     a message must go out whatever, so this never raises.
     """
-    task = db.session.get(Task, task_id)
-    pipeline = catalog.get_pipeline(task.type) if task else None
-    if pipeline is None or stage_index >= len(task.stage_names):
+    pipeline = catalog.get_pipeline(task_type)
+    if pipeline is None:
         return 0
     try:
-        stage = pipeline.stage_named(task.params, task.stage_names[stage_index])
+        stage = pipeline.stage_named(params, stage_name)
     except Exception:  # a plan or a params check that fails today: the message still goes
-        log.warning("no priority offset for %s stage %d", task_id, stage_index, exc_info=True)
+        log.warning("no priority offset for stage %r of %s", stage_name, task_type, exc_info=True)
         return 0
     return stage.priority_offset if stage else 0
 

@@ -58,7 +58,9 @@ class StageRun:
     params: dict
     stage_index: int
     stage_name: str
-    stage_count: int
+    # The stage after this one (None for the last): its priority offset is
+    # looked up without reading the task again.
+    next_stage: str | None
     # Fixed while a stage runs (changeable only while queued), so finishing
     # the stage needs no second read of the task.
     priority: int
@@ -156,7 +158,7 @@ def start_stage(task_id: str, index: int, seq: int, worker: str | None = None) -
         params=params,
         stage_index=index,
         stage_name=names[index],
-        stage_count=len(names),
+        next_stage=names[index + 1] if index + 1 < len(names) else None,
         priority=priority,
         dispatch_seq=seq,
         retry_number=retry_number,
@@ -202,7 +204,7 @@ def finish_stage(run: StageRun, output: dict) -> None:
             "action": EV_STAGE_FINISHED,
             "on": tx,
         }
-        if index == run.stage_count - 1:
+        if run.next_stage is None:
             failed_item = tx.rows(_ANY_ITEM_FAILED, {"task_id": run.task_id})[0][0]
             moved = move(
                 run.task_id,
@@ -229,7 +231,13 @@ def finish_stage(run: StageRun, output: dict) -> None:
             )
             if moved:
                 dispatch.enqueue_stage(
-                    run.task_id, index + 1, seq + 1, run.priority, started=True, outbox=tx.outbox
+                    run.task_id,
+                    index + 1,
+                    seq + 1,
+                    run.priority,
+                    started=True,
+                    offset=dispatch.stage_offset(run.type, run.params, run.next_stage),
+                    outbox=tx.outbox,
                 )
         if not moved:
             moved = _worker_cancels(run, now, "stopped after the stage finished", tx)
@@ -282,6 +290,7 @@ def retry_stage_later(run: StageRun, error_code: str, message: str, delay: float
                 run.priority,
                 started=True,
                 delay=delay,
+                offset=dispatch.stage_offset(run.type, run.params, run.stage_name),
                 outbox=tx.outbox,
             )
     return moved

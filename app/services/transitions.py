@@ -83,8 +83,9 @@ def record(task_id: str, action: str, source: str | None, target: str, **fields)
 def move(task_id, from_state, to_state, **fields) -> bool:
     """Move the task if it is in `from_state` and `where` holds; add the event. Caller commits.
 
-    The one-task case of `move_set` (same keyword arguments), which also
-    runs `on` a direct_sql.Transaction.
+    The one-task case of `move_set` (same keyword arguments); `on=` a
+    direct_sql.Transaction runs it there (one task only: IN lists are
+    rendered per call, so a set moves on the Session).
     """
     return bool(_move([task_id], from_state, to_state, **fields))
 

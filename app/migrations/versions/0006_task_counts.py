@@ -1,6 +1,9 @@
 """task counts kept by triggers, and an index of finished tasks: the dashboard at a million tasks
 
-The triggers are those app/models.py declares. A later migration that
+Run it with the workers stopped: on SQLite each statement commits by
+itself, so a task that changed state between the triggers and the count
+below would be counted twice. The triggers are those app/models.py
+declares. A later migration that
 rebuilds `tasks` on SQLite (batch mode's copy-and-move) drops them: it
 must create them again.
 
@@ -36,7 +39,7 @@ def upgrade():
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("delta", sa.Integer(), nullable=False),
     )
-    # The triggers first, in the same transaction as the count of what is there.
+    # The triggers first, then the count of what is there (see above).
     for statement in TASK_COUNT_TRIGGERS[op.get_bind().dialect.name]:
         op.execute(statement)
     op.execute(
