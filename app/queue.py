@@ -51,19 +51,19 @@ def make_huey(url: str, name: str = "taskdeck", fenced: bool = True):
     separates queues that share one Redis or PostgreSQL. `fenced=False`
     gives Huey as it comes (the reference of bench/overhead.py).
     """
-    kinds = _FENCED if fenced else {kind: kind for kind in _FENCED}
+    kind = _FENCED.get if fenced else lambda plain: plain
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         # sqlite:////abs/path -> /abs/path
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         # Web and worker processes share the file: wait on locks instead of failing.
-        return kinds[SqliteHuey](name, filename=str(path), results=False, timeout=30)
+        return kind(SqliteHuey)(name, filename=str(path), results=False, timeout=30)
     if parsed.scheme in ("redis", "rediss"):
-        return kinds[PriorityRedisHuey](name, url=url, results=False)
+        return kind(PriorityRedisHuey)(name, url=url, results=False)
     if parsed.scheme in ("postgresql", "postgres") or parsed.scheme.startswith("postgresql+"):
         dsn = parsed._replace(scheme="postgresql").geturl()
-        return kinds[PostgresHuey](name, dsn=dsn, results=False)
+        return kind(PostgresHuey)(name, dsn=dsn, results=False)
     raise ValueError(
         f"Unsupported TASKDECK_QUEUE_URL scheme {parsed.scheme!r}: "
         "use sqlite:///path, redis://host:port/db or postgresql://…"

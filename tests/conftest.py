@@ -99,6 +99,13 @@ def app(tmp_path, shared_database):
 
 
 @pytest.fixture
+def ctx(app):
+    """The test's app context pushed, for tests that call services directly."""
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

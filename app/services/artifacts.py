@@ -151,6 +151,6 @@ def carry_over(old_id: str, new_id: str, stages: list[str]) -> None:
 
 def discard_staging(task_id: str, run: int) -> None:
     """Drop what a stage's run left half-written (a crash, a kill): it was never recorded."""
-    folder = os.path.join(current_app.config["ARTIFACTS_DIR"], task_id, ".incoming", str(run))
-    if os.path.isdir(folder):  # most stages stage nothing: spare rmtree's error path
+    folder = root() / task_id / ".incoming" / str(run)
+    if folder.is_dir():  # most stages stage nothing: spare rmtree's error path
         shutil.rmtree(folder, ignore_errors=True)

@@ -13,12 +13,6 @@ from tests.drive import events, run_stage_by_hand, submit, task
 
 
 @pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield
-
-
-@pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of 2, so a handful of tasks crosses several chunk transactions."""
     monkeypatch.setattr(cancelling, "BULK_CHUNK", 2)

@@ -3,19 +3,12 @@
 import threading
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import delete, func, select, update
 
 from app.extensions import db
 from app.models import Task, TaskCount
 from app.services import bulk, cancelling, counts, lease, retention
 from tests.drive import run_stage_by_hand, submit
-
-
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield
 
 
 def counted(owner=None) -> list[tuple[str, str, int]]:

@@ -10,17 +10,12 @@ from sqlalchemy import select, update
 from app.constants import EV_STAGE_STARTED
 from app.extensions import db
 from app.models import Task, TaskEvent
+from app.queue import make_huey
 from app.services import cancelling, commands, lease
 from app.services.direct_sql import Transaction
 from app.services.transitions import move
 from tests.conftest import wait_for
 from tests.drive import messages, submit, task
-
-
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield
 
 
 def _start_by_hand(tx, task_id):
@@ -78,6 +73,26 @@ def test_what_a_transition_reads_is_what_the_orm_reads(ctx, users):
     assert stage.output == {"说": "完"} and stage.finished_at >= stored.started_at
     later = lease.start_stage(t.id, 1, 2)
     assert later.outputs == {"step 1": {"说": "完"}} and later.next_stage is None
+
+
+@pytest.mark.parametrize("fenced", [True, False])
+def test_a_fenced_queue_never_looks_for_revoke_keys(tmp_path, fenced):
+    """Taskdeck's Huey skips the revoke look-up and delete that plain Huey makes per message."""
+    huey = make_huey(f"sqlite:///{tmp_path / 'queue.db'}", "fenced-test", fenced=fenced)
+    ran, looked = [], []
+
+    @huey.task()
+    def job():
+        ran.append(True)
+
+    storage = huey.storage
+    peek_many, delete_data = storage.peek_many, storage.delete_data
+    storage.peek_many = lambda keys: looked.append(keys) or peek_many(keys)
+    storage.delete_data = lambda key: looked.append(key) or delete_data(key)
+    job()
+    huey.execute(huey.dequeue())
+    assert ran == [True]
+    assert (looked == []) is fenced
 
 
 def test_stale_messages_reach_a_real_consumer_and_are_dropped(app, users, worker):

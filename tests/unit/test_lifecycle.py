@@ -16,12 +16,6 @@ from app.services.errors import Forbidden, InvalidRequest, NotFound, Unprocessab
 from tests.drive import events, live_messages, messages, run_stage_by_hand, submit, task
 
 
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield
-
-
 def test_submit_stores_task_stages_event_and_enqueues_first_stage(ctx, users):
     t = submit(users("alice"), priority=2)
     assert t.state == "queued" and t.stage_names == ["step 1", "step 2", "step 3"]

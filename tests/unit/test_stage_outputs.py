@@ -15,12 +15,6 @@ from tasks.context import STOPS, ArtifactRefused, call_stage
 from tests.drive import submit, task
 
 
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield
-
-
 def started(owner, **params):
     """A demo task whose first stage a "worker" holds: (ctx, channel, run)."""
     t = submit(owner, **params)
