@@ -345,6 +345,44 @@ class TaskCount(db.Model):
     delta: Mapped[int]
 
 
+# The dashboard's past hours, rolled up once each (app/services/hourly.py).
+
+
+class RolledHour(db.Model):
+    """An hour whose finished tasks and stage runs are summed in the two tables below."""
+
+    __tablename__ = "rolled_hours"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    rolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FinishedHour(db.Model):
+    """How many of an owner's tasks ended in each terminal state within one rolled hour."""
+
+    __tablename__ = "finished_hours"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tasks: Mapped[int]
+
+
+class StageHour(db.Model):
+    """Runs of one stage of one pipeline, in the tasks of an owner that ended in a rolled hour."""
+
+    __tablename__ = "stage_hours"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(100), primary_key=True)
+    runs: Mapped[int]
+    seconds_total: Mapped[float]
+    seconds_max: Mapped[float]
+    slowest_task_id: Mapped[str] = mapped_column(String(32))
+
+
 _COUNT_CHANGED = (
     "OLD.state IS DISTINCT FROM NEW.state OR OLD.type IS DISTINCT FROM NEW.type"
     " OR OLD.owner_id IS DISTINCT FROM NEW.owner_id"

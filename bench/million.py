@@ -6,8 +6,9 @@ submit event): 860,000 succeeded, 30,000 failed, 10,000 cancelled and
 (server-side times, in-process), each REQUESTS times: the task list's first
 page, a deep cursor and each filter (as a user and as an admin), a detail,
 the dashboard and GET /tasks/stats (goal p95 ≤ 50 ms each; their counts
-folded once after the seed, as the reaper does, and on PostgreSQL the
-tables analysed, as autovacuum does); one cancel-all
+folded and the day's past hours rolled up once after the seed, as the
+reaper does, and on PostgreSQL the tables analysed, as autovacuum does);
+one cancel-all
 of the 100,000 queued tasks (goal ≤ 10 s); and the peak RSS of this process
 (the web side) and of a real `taskdeck worker` started on the same data
 (goal < 250 MiB each).
@@ -26,7 +27,7 @@ from sqlalchemy import insert, select, text
 
 from app.extensions import db
 from app.models import Task, TaskEvent, TaskStage, User, new_task_id, utcnow
-from app.services import accounts, counts
+from app.services import accounts, counts, hourly
 from app.services.queries import encode_cursor
 
 TASKS = int(os.environ.get("BENCH_MILLION", 1_000_000))
@@ -113,6 +114,9 @@ def main() -> None:
         started = time.perf_counter()
         counts.fold()  # what the reaper does every TASKDECK_REAPER_INTERVAL
         folding = time.perf_counter() - started
+        started = time.perf_counter()
+        hourly.roll()  # ditto: sums each hour that is over once
+        rolling = time.perf_counter() - started
         if db.engine.dialect.name == "postgresql":
             # Autovacuum would have analysed the tables long before a deck grew to a
             # million tasks; queried straight after a bulk load, the planner guesses.
@@ -138,6 +142,7 @@ def main() -> None:
         db.session.remove()
     figure(f"million: seeded {TASKS} tasks for {USERS} users in {seeding:.0f} s")
     figure(f"million: the first fold of their {TASKS} count deltas took {folding:.1f} s")
+    figure(f"million: the first roll-up of the day's 23 past hours took {rolling:.1f} s")
     api = app.test_client()
     as_user = {"Authorization": f"Bearer {token}"}
     as_admin = {"Authorization": f"Bearer {admin_token}"}

@@ -1,46 +1,26 @@
 """Dashboard figures over recent history: throughput per hour and the slowest stages.
 
-Both read only tasks finished in the window (the `ix_tasks_finished`
-partial index, which also holds each finished task's state and owner) and
-let the database group and add up: at a million tasks the window holds
-some 86,000 finished tasks and 260,000 stages, too many to bring into
-Python. Time arithmetic differs between SQLite and PostgreSQL, so it is
-two small SQL functions compiled per dialect (`_seconds`, `_hour_of`).
+Each figure adds up two parts: the hours rolled up once they were over
+(app/services/hourly.py), and, grouped live by the database, what
+finished since the last rolled hour (the `ix_tasks_finished` partial
+index holds each finished task's time, state and owner). Hour arithmetic
+differs between SQLite and PostgreSQL: `_hour_of` is compiled per dialect.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Integer, func, select
+from sqlalchemy import DateTime, Integer, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.constants import STAGE_SUCCEEDED
 from app.extensions import db
-from app.models import Task, TaskStage, User, utcnow
-from app.services.queries import stats, unindexed, visible_to
+from app.models import FinishedHour, StageHour, Task, User, utcnow
+from app.services import hourly
+from app.services.hourly import HOUR, WINDOW_HOURS, window_start
+from app.services.queries import stats, visible_to
 from app.services.states import TERMINAL_STATES
 
-WINDOW_HOURS = 24
 SLOWEST_LIMIT = 8
-
-
-class _seconds(FunctionElement):
-    """Seconds from the first timestamp to the second, as a float."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(_seconds, "sqlite")
-def _seconds_sqlite(element, compiler, **kw):
-    start, end = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"((julianday({end}) - julianday({start})) * 86400.0)"
-
-
-@compiles(_seconds, "postgresql")
-def _seconds_postgresql(element, compiler, **kw):
-    start, end = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
 
 
 class _hour_of(FunctionElement):
@@ -63,25 +43,24 @@ def _hour_of_postgresql(element, compiler, **kw):
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end} - {start})) / 3600) AS INTEGER)"
 
 
-def _window_start(now: datetime, hours: int) -> datetime:
-    """The start of the oldest whole hour in a window that ends with the current hour."""
-    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
-
-
 def finished_per_hour(actor: User, hours: int = WINDOW_HOURS, now: datetime | None = None) -> list:
     """One bucket per hour, oldest first, the last being the current (partial) hour."""
-    start = _window_start(now or utcnow(), hours)
+    start = window_start(now or utcnow(), hours)
+    live_from = hourly.rolled_until(start)
     buckets = [
-        {"hour": start + timedelta(hours=i), **dict.fromkeys(TERMINAL_STATES, 0)}
-        for i in range(hours)
+        {"hour": start + i * HOUR, **dict.fromkeys(TERMINAL_STATES, 0)} for i in range(hours)
     ]
-    hour = _hour_of(db.literal(start, DateTime()), Task.finished_at)
-    rows = db.session.execute(
-        select(hour, unindexed(Task.state), func.count())
-        .where(Task.finished_at >= start, *visible_to(actor))  # finished: terminal
-        .group_by(hour, unindexed(Task.state))
+    rolled = (
+        select(FinishedHour.hour, FinishedHour.state, func.sum(FinishedHour.tasks))
+        .where(FinishedHour.hour >= start, FinishedHour.hour < live_from)
+        .where(*visible_to(actor, FinishedHour.owner_id))
+        .group_by(FinishedHour.hour, FinishedHour.state)
     )
-    for index, state, count in rows:
+    for hour, state, count in db.session.execute(rolled):
+        buckets[(hour - start) // HOUR][state] += int(count)
+    hour = _hour_of(db.literal(start, DateTime()), Task.finished_at)
+    live = hourly.finished_counts(live_from, None, visible_to(actor), hour)
+    for index, state, count in db.session.execute(live):  # finished: terminal
         if 0 <= index < hours and state in TERMINAL_STATES:
             buckets[index][state] += count
     return buckets
@@ -91,60 +70,40 @@ def slowest_stages(
     actor: User, hours: int = WINDOW_HOURS, limit: int = SLOWEST_LIMIT, now: datetime | None = None
 ) -> list:
     """Stages that ran (not reused) in tasks finished in the window, slowest average first."""
-    start = _window_start(now or utcnow(), hours)
-    seconds = _seconds(TaskStage.started_at, TaskStage.finished_at)
-    ran = (
-        select(
-            Task.type.label("type"),
-            TaskStage.name.label("stage"),
-            Task.id.label("task_id"),
-            seconds.label("seconds"),
-        )
-        .join(TaskStage, TaskStage.task_id == unindexed(Task.id))
-        .where(
-            Task.finished_at >= start,
-            *visible_to(actor),
-            TaskStage.state == STAGE_SUCCEEDED,
-            TaskStage.reused.is_(False),
-            TaskStage.started_at.is_not(None),
-            TaskStage.finished_at.is_not(None),
-        )
-        .subquery()
+    start = window_start(now or utcnow(), hours)
+    live_from = hourly.rolled_until(start)
+    rolled = hourly.slowest_of(
+        (StageHour.type, StageHour.stage),
+        StageHour.seconds_max,
+        StageHour.slowest_task_id,
+        func.sum(StageHour.runs),
+        func.sum(StageHour.seconds_total),
+        where=(
+            StageHour.hour >= start,
+            StageHour.hour < live_from,
+            *visible_to(actor, StageHour.owner_id),
+        ),
     )
-    # Each group's figures, and its slowest run (the first by duration) beside them.
-    ranked = select(
-        ran,
-        func.count().over(partition_by=(ran.c.type, ran.c.stage)).label("runs"),
-        func.avg(ran.c.seconds).over(partition_by=(ran.c.type, ran.c.stage)).label("avg"),
-        func.row_number()
-        .over(
-            partition_by=(ran.c.type, ran.c.stage), order_by=(ran.c.seconds.desc(), ran.c.task_id)
-        )
-        .label("rank"),
-    ).subquery()
-    rows = db.session.execute(
-        select(
-            ranked.c.type,
-            ranked.c.stage,
-            ranked.c.runs,
-            ranked.c.avg,
-            ranked.c.seconds,
-            ranked.c.task_id,
-        )
-        .where(ranked.c.rank == 1)
-        .order_by(ranked.c.avg.desc(), ranked.c.type, ranked.c.stage)
-        .limit(limit)
-    )
+    live = hourly.stage_runs(live_from, None, visible_to(actor))
+    merged: dict[tuple, list] = {}
+    for query in (rolled, live):
+        for task_type, stage, runs, total, seconds, task_id in db.session.execute(query):
+            seen = merged.setdefault((task_type, stage), [0, 0.0, float("-inf"), ""])
+            seen[0] += int(runs)
+            seen[1] += float(total)
+            if (-float(seconds), task_id) < (-seen[2], seen[3]):  # slower, or as slow and first
+                seen[2:] = [float(seconds), task_id]
+    ranked = sorted(merged.items(), key=lambda item: (-item[1][1] / item[1][0], *item[0]))
     return [
         {
             "type": task_type,
             "stage": stage,
             "runs": runs,
-            "avg_seconds": round(float(avg), 3),
-            "max_seconds": round(float(slowest), 3),
+            "avg_seconds": round(total / runs, 3),
+            "max_seconds": round(slowest, 3),
             "slowest_task_id": task_id,
         }
-        for task_type, stage, runs, avg, slowest, task_id in rows
+        for (task_type, stage), (runs, total, slowest, task_id) in ranked[:limit]
     ]
 
 

@@ -21,9 +21,12 @@ CURSOR_MAX = 200
 TASK_ID = re.compile(TASK_ID_PATTERN)
 
 
-def visible_to(actor: User) -> list:
-    """Where-clauses limiting a query to the tasks `actor` may see (admins see all)."""
-    return [] if actor.is_admin else [Task.owner_id == actor.id]
+def visible_to(actor: User, owner=Task.owner_id) -> list:
+    """Where-clauses limiting a query to the tasks `actor` may see (admins see all).
+
+    `owner` is the owner column of the table queried (tasks by default).
+    """
+    return [] if actor.is_admin else [owner == actor.id]
 
 
 def unindexed(column):

@@ -34,7 +34,7 @@ from app.constants import (
 from app.extensions import db
 from app.models import PeriodicRun, Task, utcnow
 from app.queue import message_id
-from app.services import counts, dispatch
+from app.services import counts, dispatch, hourly
 from app.services.lease import StageRun
 from app.services.transitions import lease, move, set_stage, skip_pending_stages
 
@@ -249,4 +249,5 @@ def reap_if_due(interval: float, timeout: float, max_lost: int, by: str = "") ->
         return None
     done = reap(timeout, max_lost)
     counts.fold()  # the dashboard's counts: as many rows as groups again (app/services/counts.py)
+    hourly.roll()  # the dashboard's past hours, summed once (app/services/hourly.py)
     return done

@@ -1,13 +1,14 @@
 """Dashboard figures: finished per hour, slowest stages, the SVG chart's geometry and page."""
 
 import re
+import threading
 from datetime import datetime, timedelta
 
 import pytest
 
 from app.extensions import db
-from app.models import Task, TaskStage
-from app.services import accounts, commands, lease, metrics
+from app.models import FinishedHour, StageHour, Task, TaskStage
+from app.services import accounts, commands, hourly, lease, metrics
 from app.services.states import TERMINAL_STATES
 from app.web.charts import bar_chart, nice_ceiling
 
@@ -87,6 +88,99 @@ def test_slowest_stages_average_what_ran_and_skip_reused_stages(app):
     assert rows[1]["slowest_task_id"] == slow
     with app.app_context():
         assert metrics.slowest_stages(accounts.find_user("bob"), now=NOW) == []
+
+
+def history(app) -> dict:
+    """Tasks of alice and bob that ended over the last day; the ids worth naming."""
+    ids = {"current": run_task(app), "failed": run_task(app, stages=2, fail_at=2)}
+    backdate(app, ids["current"], NOW - timedelta(minutes=5), stage_seconds=(3, 4))
+    backdate(app, ids["failed"], NOW - timedelta(hours=5, minutes=40), stage_seconds=(900,))
+    ids["retried"] = run_task(app, retry_of=ids["failed"])
+    backdate(app, ids["retried"], NOW - timedelta(hours=2), stage_seconds=(1, 70))
+    for owner, hours_ago, seconds in [
+        ("alice", 1, (5, 50)),  # 14:40: the last hour that is over
+        ("alice", 1.2, (5, 50)),  # as slow: the lower task id is the slowest
+        ("alice", 12, (2, 200)),
+        ("bob", 3, (40, 1)),
+        ("bob", 23.5, (8, 8)),  # the oldest hour of the window
+        ("alice", 30, (999, 999)),  # outside it
+    ]:
+        task_id = run_task(app, owner=owner)
+        backdate(app, task_id, NOW - timedelta(hours=hours_ago), stage_seconds=seconds)
+        ids.setdefault(f"{owner} {hours_ago}", task_id)
+    return ids
+
+
+def figures(user):
+    return (
+        metrics.finished_per_hour(user, now=NOW),
+        metrics.slowest_stages(user, now=NOW),
+    )
+
+
+@pytest.mark.parametrize("who", ["alice", "bob", "root"])
+def test_rolled_up_hours_give_the_figures_grouping_them_live_gave(app, who):
+    history(app)
+    with app.app_context():
+        user = accounts.find_user(who)
+        live = figures(user)
+        assert hourly.roll(now=NOW) == 23  # 16:00 yesterday to 14:00; not the current hour
+        assert db.session.query(FinishedHour).count() == 6  # (hour, owner, state) that ended tasks
+        assert db.session.query(StageHour).count() == 10
+        assert hourly.rolled_until(hourly.window_start(NOW)) == datetime(2026, 11, 23, 15)
+        assert figures(user) == live
+        assert hourly.roll(now=NOW) == 0  # rolled already
+
+
+def test_rolled_hours_are_a_snapshot_and_the_current_hour_is_live(app):
+    ids = history(app)
+    with app.app_context():
+        alice = accounts.find_user("alice")
+        hourly.roll(now=NOW)
+        before = metrics.finished_per_hour(alice, now=NOW)
+        for task_id in (ids["alice 1"], ids["current"]):  # 14:xx (rolled) and 15:xx (live)
+            db.session.delete(db.session.get(Task, task_id))
+        db.session.commit()
+        after = metrics.finished_per_hour(alice, now=NOW)
+    assert after[-2] == before[-2] and before[-2]["succeeded"] == 2
+    assert (before[-1]["succeeded"], after[-1]["succeeded"]) == (1, 0)
+
+
+def test_an_hour_is_rolled_up_only_some_minutes_after_it_ends(app):
+    history(app)
+    with app.app_context():
+        early = NOW.replace(minute=5)  # 15:05: tasks stamped 14:59 may still be committing
+        hourly.roll(now=early)
+        assert hourly.rolled_until(hourly.window_start(early)) == datetime(2026, 11, 23, 14)
+        assert metrics.finished_per_hour(accounts.find_user("alice"), now=early)[-2] == {
+            **metrics.finished_per_hour(accounts.find_user("alice"), now=early)[-2],
+            "succeeded": 2,
+        }
+
+
+def test_workers_rolling_the_same_hour_at_once_sum_it_once(app):
+    history(app)
+    hour = datetime(2026, 11, 23, 14)
+    barrier, rolled, errors = threading.Barrier(2), [], []
+
+    def roll():
+        with app.app_context():
+            try:
+                barrier.wait()
+                rolled.append(hourly.roll_hour(hour))
+            except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+                errors.append(exc)
+
+    threads = [threading.Thread(target=roll) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(rolled) == [False, True]
+    with app.app_context():
+        rows = db.session.query(FinishedHour.owner_id, FinishedHour.tasks).all()
+    assert len(rows) == 1 and rows[0][1] == 2
 
 
 @pytest.mark.parametrize(
