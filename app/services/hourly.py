@@ -77,7 +77,7 @@ def stage_runs(since: datetime, until: datetime | None, scope: list, by_owner: b
     ran = (
         select(
             Task.owner_id.label("owner_id"),
-            Task.type.label("type"),
+            unindexed(Task.type).label("type"),
             TaskStage.name.label("stage"),
             Task.id.label("task_id"),
             _seconds(TaskStage.started_at, TaskStage.finished_at).label("seconds"),
@@ -141,7 +141,7 @@ def roll_hour(hour: datetime) -> bool:
         db.session.rollback()
         return False
     at = literal(hour, DateTime())
-    owner = Task.owner_id + 0  # unindexed (see queries.unindexed), still an integer
+    owner = unindexed(Task.owner_id)
     counted = finished_counts(hour, hour + HOUR, [], owner).subquery()
     db.session.execute(
         insert(FINISHED).from_select(["hour", "owner_id", "state", "tasks"], select(at, *counted.c))
