@@ -115,7 +115,7 @@ def main() -> None:
         counts.fold()  # what the reaper does every TASKDECK_REAPER_INTERVAL
         folding = time.perf_counter() - started
         started = time.perf_counter()
-        hourly.roll()  # ditto: sums each hour that is over once
+        rolled = hourly.roll()  # ditto: sums each hour that is over once
         rolling = time.perf_counter() - started
         if db.engine.dialect.name == "postgresql":
             # Autovacuum would have analysed the tables long before a deck grew to a
@@ -142,7 +142,7 @@ def main() -> None:
         db.session.remove()
     figure(f"million: seeded {TASKS} tasks for {USERS} users in {seeding:.0f} s")
     figure(f"million: the first fold of their {TASKS} count deltas took {folding:.1f} s")
-    figure(f"million: the first roll-up of the day's 23 past hours took {rolling:.1f} s")
+    figure(f"million: the first roll-up of the day's {rolled} past hours took {rolling:.1f} s")
     api = app.test_client()
     as_user = {"Authorization": f"Bearer {token}"}
     as_admin = {"Authorization": f"Bearer {admin_token}"}

@@ -35,7 +35,7 @@ ROLLED, FINISHED, STAGES = RolledHour.__table__, FinishedHour.__table__, StageHo
 
 
 class _seconds(FunctionElement):
-    """Seconds from the first timestamp to the second, as a float."""
+    """Seconds from the first timestamp to the second, to the millisecond (so ties are ties)."""
 
     type = Float()
     inherit_cache = True
@@ -44,13 +44,13 @@ class _seconds(FunctionElement):
 @compiles(_seconds, "sqlite")
 def _seconds_sqlite(element, compiler, **kw):
     start, end = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+    return f"ROUND((julianday({end}) - julianday({start})) * 86400.0, 3)"
 
 
 @compiles(_seconds, "postgresql")
 def _seconds_postgresql(element, compiler, **kw):
     start, end = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+    return f"ROUND(EXTRACT(EPOCH FROM ({end} - {start})), 3)"
 
 
 def window_start(now: datetime, hours: int = WINDOW_HOURS) -> datetime:
@@ -119,11 +119,11 @@ def slowest_of(groups: tuple, seconds, task_id, runs, total, where=()):
     ).where(ranked.c.rank == 1)
 
 
-def rolled_until(start: datetime) -> datetime:
-    """The first hour from `start` on not rolled up: rolled figures serve the hours before it."""
+def rolled_until(start: datetime, end: datetime) -> datetime:
+    """The first hour in [start, end) not rolled up, else `end`: roll-ups serve those before it."""
     rolled = set(db.session.scalars(select(ROLLED.c.hour).where(ROLLED.c.hour >= start)))
     hour = start
-    while hour in rolled:
+    while hour in rolled and hour < end:
         hour += HOUR
     return hour
 

@@ -51,7 +51,8 @@ def _live_scope(actor: User) -> list:
 def finished_per_hour(actor: User, hours: int = WINDOW_HOURS, now: datetime | None = None) -> list:
     """One bucket per hour, oldest first, the last being the current (partial) hour."""
     start = window_start(now or utcnow(), hours)
-    live_from = hourly.rolled_until(start)
+    end = start + hours * HOUR
+    live_from = hourly.rolled_until(start, end)
     buckets = [
         {"hour": start + i * HOUR, **dict.fromkeys(TERMINAL_STATES, 0)} for i in range(hours)
     ]
@@ -64,7 +65,7 @@ def finished_per_hour(actor: User, hours: int = WINDOW_HOURS, now: datetime | No
     for hour, state, count in db.session.execute(rolled):
         buckets[(hour - start) // HOUR][state] += int(count)
     hour = _hour_of(db.literal(start, DateTime()), Task.finished_at)
-    live = hourly.finished_counts(live_from, None, _live_scope(actor), hour)
+    live = hourly.finished_counts(live_from, end, _live_scope(actor), hour)
     for index, state, count in db.session.execute(live):  # finished: terminal
         if 0 <= index < hours and state in TERMINAL_STATES:
             buckets[index][state] += count
@@ -76,7 +77,8 @@ def slowest_stages(
 ) -> list:
     """Stages that ran (not reused) in tasks finished in the window, slowest average first."""
     start = window_start(now or utcnow(), hours)
-    live_from = hourly.rolled_until(start)
+    end = start + hours * HOUR
+    live_from = hourly.rolled_until(start, end)
     rolled = hourly.slowest_of(
         (StageHour.type, StageHour.stage),
         StageHour.seconds_max,
@@ -89,7 +91,7 @@ def slowest_stages(
             *visible_to(actor, StageHour.owner_id),
         ),
     )
-    live = hourly.stage_runs(live_from, None, _live_scope(actor))
+    live = hourly.stage_runs(live_from, end, _live_scope(actor))
     merged: dict[tuple, list] = {}
     for query in (rolled, live):
         for task_type, stage, runs, total, seconds, task_id in db.session.execute(query):

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from app.extensions import db
-from app.models import FinishedHour, StageHour, Task, TaskStage
-from app.services import accounts, commands, hourly, lease, metrics
+from app.models import FinishedHour, RolledHour, StageHour, Task, TaskStage
+from app.services import accounts, commands, hourly, lease, metrics, recovery
 from app.services.states import TERMINAL_STATES
 from app.web.charts import bar_chart, nice_ceiling
 
@@ -111,6 +111,12 @@ def history(app) -> dict:
     return ids
 
 
+def live_from(now):
+    """Where the figures at `now` stop reading roll-ups and group live."""
+    start = hourly.window_start(now)
+    return hourly.rolled_until(start, start + hourly.WINDOW_HOURS * hourly.HOUR)
+
+
 def figures(user):
     return (
         metrics.finished_per_hour(user, now=NOW),
@@ -127,7 +133,7 @@ def test_rolled_up_hours_give_the_figures_grouping_them_live_gave(app, who):
         assert hourly.roll(now=NOW) == 23  # 16:00 yesterday to 14:00; not the current hour
         assert db.session.query(FinishedHour).count() == 6  # (hour, owner, state) that ended tasks
         assert db.session.query(StageHour).count() == 10
-        assert hourly.rolled_until(hourly.window_start(NOW)) == datetime(2026, 11, 23, 15)
+        assert live_from(NOW) == datetime(2026, 11, 23, 15)
         assert figures(user) == live
         assert hourly.roll(now=NOW) == 0  # rolled already
 
@@ -146,16 +152,60 @@ def test_rolled_hours_are_a_snapshot_and_the_current_hour_is_live(app):
     assert (before[-1]["succeeded"], after[-1]["succeeded"]) == (1, 0)
 
 
+def test_the_slowest_run_of_a_rolled_hour_stays_when_its_task_is_deleted(app):
+    ids = history(app)
+    with app.app_context():
+        alice = accounts.find_user("alice")
+        hourly.roll(now=NOW)
+        before = metrics.slowest_stages(alice, now=NOW)
+        db.session.delete(db.session.get(Task, ids["alice 12"]))  # step 2's 200 s, at 03:40
+        db.session.commit()
+        after = metrics.slowest_stages(alice, now=NOW)
+    assert after == before
+    assert before[1]["stage"] == "step 2" and before[1]["max_seconds"] == 200
+    assert before[1]["slowest_task_id"] == ids["alice 12"]
+
+
+@pytest.mark.parametrize("lowest_rolled", [True, False])
+def test_a_tie_for_slowest_goes_to_the_lowest_task_id_across_rolled_and_live(app, lowest_rolled):
+    low, high = sorted(run_task(app, stages=1) for _ in range(2))
+    rolled, live = (low, high) if lowest_rolled else (high, low)
+    backdate(app, rolled, NOW - timedelta(hours=3), stage_seconds=(500,))
+    backdate(app, live, NOW - timedelta(minutes=5), stage_seconds=(500,))
+    with app.app_context():
+        hourly.roll(now=NOW)
+        ((row,)) = metrics.slowest_stages(accounts.find_user("alice"), now=NOW)
+    assert (row["runs"], row["max_seconds"], row["slowest_task_id"]) == (2, 500, low)
+
+
+def test_the_reaper_rolls_up_the_hours_that_are_over(app):
+    with app.app_context():
+        recovery.reap_if_due(0, 60, 3)
+        # 23 hours of the window are over, 22 in the first ten minutes of an hour.
+        assert db.session.query(RolledHour).count() in (22, 23)
+
+
+def test_figures_of_an_earlier_window_ignore_hours_rolled_after_it(app):
+    history(app)
+    with app.app_context():
+        hourly.roll(now=NOW)
+        earlier = NOW - timedelta(hours=3)  # 12:40: 13:00 and 14:00 are rolled but ahead
+        alice = accounts.find_user("alice")
+        buckets = metrics.finished_per_hour(alice, hours=6, now=earlier)
+        slowest = metrics.slowest_stages(alice, hours=6, now=earlier)
+    assert [b["failed"] for b in buckets] == [0, 0, 0, 1, 0, 0]  # the 10:00 failure only
+    assert [(r["stage"], r["runs"]) for r in slowest] == [("step 1", 1)]
+
+
 def test_an_hour_is_rolled_up_only_some_minutes_after_it_ends(app):
     history(app)
     with app.app_context():
         early = NOW.replace(minute=5)  # 15:05: tasks stamped 14:59 may still be committing
         hourly.roll(now=early)
-        assert hourly.rolled_until(hourly.window_start(early)) == datetime(2026, 11, 23, 14)
-        assert metrics.finished_per_hour(accounts.find_user("alice"), now=early)[-2] == {
-            **metrics.finished_per_hour(accounts.find_user("alice"), now=early)[-2],
-            "succeeded": 2,
-        }
+        assert live_from(early) == datetime(2026, 11, 23, 14)
+        assert not db.session.query(FinishedHour).filter_by(hour=datetime(2026, 11, 23, 14)).count()
+        alice = accounts.find_user("alice")
+        assert metrics.finished_per_hour(alice, now=early)[-2]["succeeded"] == 2
 
 
 def test_workers_rolling_the_same_hour_at_once_sum_it_once(app):
