@@ -121,11 +121,15 @@ def slowest_of(groups: tuple, seconds, task_id, runs, total, where=()):
 
 def rolled_until(start: datetime, end: datetime) -> datetime:
     """The first hour in [start, end) not rolled up, else `end`: roll-ups serve those before it."""
-    rolled = set(db.session.scalars(select(ROLLED.c.hour).where(ROLLED.c.hour >= start)))
+    rolled = _rolled_since(start)
     hour = start
     while hour in rolled and hour < end:
         hour += HOUR
     return hour
+
+
+def _rolled_since(start: datetime) -> set[datetime]:
+    return set(db.session.scalars(select(ROLLED.c.hour).where(ROLLED.c.hour >= start)))
 
 
 def _insert_new(table):
@@ -156,19 +160,21 @@ def roll_hour(hour: datetime) -> bool:
 def roll(now: datetime | None = None) -> int:
     """Roll up the window's past hours not rolled yet, oldest first; how many it rolled.
 
-    The reaper calls it every pass. Hours older than two windows are deleted.
+    The reaper calls it every pass. When it rolls an hour, it deletes those
+    older than two windows (nothing else can have expired since).
     """
     now = now or utcnow()
     first = window_start(now)
     last = (now - ROLL_MARGIN).replace(minute=0, second=0, microsecond=0) - HOUR
-    rolled = set(db.session.scalars(select(ROLLED.c.hour).where(ROLLED.c.hour >= first)))
+    rolled = _rolled_since(first)
     done = 0
     hour = first
     while hour <= last:
         done += hour not in rolled and roll_hour(hour)
         hour += HOUR
-    expired = first - WINDOW_HOURS * HOUR
-    for table in (FINISHED, STAGES, ROLLED):
-        db.session.execute(delete(table).where(table.c.hour < expired))
-    db.session.commit()
+    if done:
+        expired = first - WINDOW_HOURS * HOUR
+        for table in (FINISHED, STAGES, ROLLED):
+            db.session.execute(delete(table).where(table.c.hour < expired))
+    db.session.commit()  # ends the read as well
     return done

@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import FinishedHour, StageHour, Task, User, utcnow
 from app.services import hourly
 from app.services.hourly import HOUR, WINDOW_HOURS, window_start
-from app.services.queries import stats, unindexed, visible_to
+from app.services.queries import stats, visible_finished, visible_to
 from app.services.states import TERMINAL_STATES
 
 SLOWEST_LIMIT = 8
@@ -43,11 +43,6 @@ def _hour_of_postgresql(element, compiler, **kw):
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end} - {start})) / 3600) AS INTEGER)"
 
 
-def _live_scope(actor: User) -> list:
-    """`visible_to`, read through the index of finished tasks rather than all of an owner's."""
-    return visible_to(actor, unindexed(Task.owner_id))
-
-
 def finished_per_hour(actor: User, hours: int = WINDOW_HOURS, now: datetime | None = None) -> list:
     """One bucket per hour, oldest first, the last being the current (partial) hour."""
     start = window_start(now or utcnow(), hours)
@@ -65,7 +60,7 @@ def finished_per_hour(actor: User, hours: int = WINDOW_HOURS, now: datetime | No
     for hour, state, count in db.session.execute(rolled):
         buckets[(hour - start) // HOUR][state] += int(count)
     hour = _hour_of(db.literal(start, DateTime()), Task.finished_at)
-    live = hourly.finished_counts(live_from, end, _live_scope(actor), hour)
+    live = hourly.finished_counts(live_from, end, visible_finished(actor), hour)
     for index, state, count in db.session.execute(live):  # finished: terminal
         if 0 <= index < hours and state in TERMINAL_STATES:
             buckets[index][state] += count
@@ -91,7 +86,7 @@ def slowest_stages(
             *visible_to(actor, StageHour.owner_id),
         ),
     )
-    live = hourly.stage_runs(live_from, end, _live_scope(actor))
+    live = hourly.stage_runs(live_from, end, visible_finished(actor))
     merged: dict[tuple, list] = {}
     for query in (rolled, live):
         for task_type, stage, runs, total, seconds, task_id in db.session.execute(query):
