@@ -5,6 +5,7 @@ truth and a message is a nudge. The web process only sends; the worker's
 entry point (`taskdeck worker`) binds the function that runs a stage.
 """
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,25 @@ class _Fenced:
         return super().delete(key)
 
 
+class SqliteQueueConnection(sqlite3.Connection):
+    """The SQLite queue's connection: `synchronous=NORMAL` in WAL, as the data database has.
+
+    Huey leaves SQLite's default, FULL, so every enqueue and every dequeue
+    waited for an fsync: that wait was most of a worker's dequeue and of a
+    submit's enqueue (bench/overhead.py). NORMAL keeps the queue whole
+    through a crash of any process; only a power loss or an OS crash may
+    take the last messages back, as it may the data database's last
+    commits. The database is the truth and a message only a nudge: the
+    reaper re-sends the message of a stage that waits without one
+    (app/services/recovery.py), and a message that comes back after it ran
+    is dropped by its dispatch number.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.execute("PRAGMA synchronous=NORMAL")
+
+
 _FENCED = {
     kind: type(kind.__name__, (_Fenced, kind), {})
     for kind in (SqliteHuey, PriorityRedisHuey, PostgresHuey)
@@ -49,7 +69,8 @@ def make_huey(url: str, name: str = "taskdeck", fenced: bool = True):
 
     All three keep priorities (Redis through PriorityRedisHuey). `name`
     separates queues that share one Redis or PostgreSQL. `fenced=False`
-    gives Huey as it comes (the reference of bench/overhead.py).
+    gives Huey as it comes, SQLite's default fsync included (the reference
+    of bench/overhead.py).
     """
     kind = _FENCED.get if fenced else lambda plain: plain
     parsed = urlparse(url)
@@ -58,7 +79,8 @@ def make_huey(url: str, name: str = "taskdeck", fenced: bool = True):
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         # Web and worker processes share the file: wait on locks instead of failing.
-        return kind(SqliteHuey)(name, filename=str(path), results=False, timeout=30)
+        tuned = {"factory": SqliteQueueConnection} if fenced else {}
+        return kind(SqliteHuey)(name, filename=str(path), results=False, timeout=30, **tuned)
     if parsed.scheme in ("redis", "rediss"):
         return kind(PriorityRedisHuey)(name, url=url, results=False)
     if parsed.scheme in ("postgresql", "postgres") or parsed.scheme.startswith("postgresql+"):

@@ -22,7 +22,7 @@ from app.constants import (
     ERR_UNKNOWN_PIPELINE,
 )
 from app.extensions import db
-from app.services import artifacts, lease, recovery
+from app.services import lease, recovery
 from app.services.catalog import get_pipeline
 from tasks.channels import LocalChannel, local_context
 from tasks.context import (
@@ -156,6 +156,7 @@ class StageRunner:
             lease.fail_stage(run, ERR_UNKNOWN_PIPELINE, str(exc))
             return
         deadline = time.monotonic() + stage.timeout if stage.timeout else None
+        channel = None
         try:
             ctx, channel = local_context(run, self.handing_back.is_set, deadline)
             if stage.in_child:
@@ -165,7 +166,8 @@ class StageRunner:
         except Exception as exc:  # writing what the stage reported failed: never leave it running
             ending = self._unrecorded(run, exc)
         finally:
-            artifacts.discard_staging(run.task_id, run.dispatch_seq)
+            if channel is not None:
+                channel.discard_staged()
         try:
             self._record(run, stage, ending)
         except Exception as exc:

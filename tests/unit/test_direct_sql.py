@@ -95,6 +95,16 @@ def test_a_fenced_queue_never_looks_for_revoke_keys(tmp_path, fenced):
     assert (looked == []) is fenced
 
 
+@pytest.mark.parametrize("fenced", [True, False])
+def test_the_sqlite_queue_syncs_as_the_data_database_does(tmp_path, fenced):
+    """Taskdeck's queue file: WAL with synchronous=NORMAL (1), no fsync per message;
+    Huey as it comes (the benchmark's reference) keeps SQLite's FULL (2)."""
+    huey = make_huey(f"sqlite:///{tmp_path / 'queue.db'}", "sync-test", fenced=fenced)
+    conn = huey.storage.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("PRAGMA synchronous").fetchone() == (1 if fenced else 2,)
+
+
 def test_stale_messages_reach_a_real_consumer_and_are_dropped(app, users, worker):
     with app.app_context():
         alice = users("alice")

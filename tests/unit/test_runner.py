@@ -7,6 +7,8 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import Task
+from app.services import lease
+from tasks.channels import local_context
 from tasks.runner import StageRunner
 from tests.conftest import wait_for
 from tests.drive import events, submit, task
@@ -56,3 +58,15 @@ def test_hand_back_waits_for_a_stage_that_is_still_running(app, users):
     with app.app_context():
         assert events(task_id)[-1] == ("stage_requeued", "running", "running")
         assert task(task_id).stages[0].state == "pending"
+
+
+def test_what_a_run_staged_and_never_recorded_is_discarded_with_the_run(app, users):
+    """A file a stage began to stage (it raised, or its child was killed) does not
+    stay behind in the task's folder."""
+    with app.app_context():
+        run = lease.start_stage(submit(users("alice")).id, 0, 1)
+        _, channel = local_context(run)
+        folder = channel.staging_dir()
+        (folder / "half-written").write_bytes(b"\x00" * 10)
+        channel.discard_staged()
+        assert not folder.exists()
