@@ -81,13 +81,15 @@ def consumer_for(app, workers: int, **options):
                 "some stages did not stop in %.0f s; the reaper recovers them", HAND_BACK_WAIT
             )
 
-    return queue.huey.create_consumer(
+    consumer = queue.huey.create_consumer(
         workers=workers,
         worker_type="thread",
         graceful_signal="TERM",
         shutdown_timeout=app.config["SHUTDOWN_GRACE"],
         **options,
     )
+    runner.pull_from(queue.huey, consumer.stop_flag)
+    return consumer
 
 
 def run_worker(app, workers: int) -> None:

@@ -75,6 +75,19 @@ def test_what_a_transition_reads_is_what_the_orm_reads(ctx, users):
     assert later.outputs == {"step 1": {"说": "完"}} and later.next_stage is None
 
 
+def test_a_finish_riding_with_a_claim_lands_with_it_or_alone(ctx, users):
+    """The claim of the next message carries the finish of the stage before it: both are
+    written, and the finish is written too when the claim finds a stale message."""
+    alice = users("alice")
+    one, two = submit(alice, stages=1), submit(alice, stages=1)
+    first = lease.start_stage(one.id, 0, 1)
+    second = lease.start_stage(two.id, 0, 1, finishing=(first, {"说": "一"}))
+    assert task(one.id).state == "succeeded" and task(one.id).stages[0].output == {"说": "一"}
+    assert task(two.id).state == "running" and second.stage_name == "step 1"
+    assert lease.start_stage(one.id, 0, 1, finishing=(second, {"说": "二"})) is None  # stale
+    assert task(two.id).state == "succeeded" and task(two.id).stages[0].output == {"说": "二"}
+
+
 @pytest.mark.parametrize("fenced", [True, False])
 def test_a_fenced_queue_never_looks_for_revoke_keys(tmp_path, fenced):
     """Taskdeck's Huey skips the revoke look-up and delete that plain Huey makes per message."""

@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import Task
-from app.services import lease
+from app.services import dispatch, lease
 from tasks.channels import local_context
 from tasks.runner import StageRunner
 from tests.conftest import wait_for
@@ -70,3 +70,54 @@ def test_what_a_run_staged_and_never_recorded_is_discarded_with_the_run(app, use
         (folder / "half-written").write_bytes(b"\x00" * 10)
         channel.discard_staged()
         assert not folder.exists()
+
+
+def _runner_pulling(app, stop: threading.Event) -> tuple[StageRunner, object]:
+    """A runner bound to the app's queue as a worker binds it, and that queue's Huey."""
+    runner = StageRunner(app)
+    with app.app_context():
+        queue = dispatch.stage_queue()
+    queue.runner = runner
+    runner.pull_from(queue.huey, stop)
+    return runner, queue.huey
+
+
+def test_a_worker_thread_runs_the_messages_at_hand_and_each_finish_rides_with_a_claim(app, users):
+    """After a stage ends well the thread takes the next message itself (the finish is
+    written with that message's claim); a finish goes in alone once the queue is empty."""
+    with app.app_context():
+        ids = [submit(users("alice")).id for _ in range(3)]
+    runner, huey = _runner_pulling(app, threading.Event())
+    handed = 0
+    while (message := huey.dequeue()) is not None:  # Huey's worker loop, in this thread
+        huey.execute(message)
+        handed += 1
+    # Nine stages; the loop handed over only those that were not at hand when a stage
+    # ended (the next stage of a task is queued when its finish commits).
+    assert handed < 9
+    with app.app_context():
+        for task_id in ids:
+            done = task(task_id)
+            assert (done.state, done.stage_running) == ("succeeded", False)
+            assert [s.output["stage"] for s in done.stages] == [1, 2, 3]
+            stages = [e for e in events(task_id) if e[0].startswith("stage_")]
+            assert stages == [
+                ("stage_started", "queued", "running"),
+                *[("stage_finished", "running", "running"), ("stage_started", "running", "running")]
+                * 2,
+                ("stage_finished", "running", "succeeded"),
+            ]
+
+
+def test_a_stopping_worker_takes_no_message_of_its_own(app, users):
+    """Once the consumer stops, a thread records its stage at once and goes back to Huey."""
+    with app.app_context():
+        first, second = submit(users("alice"), stages=1).id, submit(users("alice"), stages=1).id
+    stop = threading.Event()
+    runner, huey = _runner_pulling(app, stop)
+    stop.set()
+    huey.execute(huey.dequeue())
+    with app.app_context():
+        assert task(first).state == "succeeded"
+        assert task(second).state == "queued"
+    assert len(huey.pending()) == 1
