@@ -12,11 +12,6 @@ kernel wakes the next writer at once, in this process or another one (the
 web, the workers, the CLI). Readers never take it: WAL lets them read
 while one connection writes.
 
-Threads of one process first queue on a `threading.Lock` per database
-file, which wakes the next of them the moment it is released; the file lock
-itself is tried, not waited on (flock has no timeout), so without this a
-worker thread waiting on its sibling slept up to 1 ms past the handover.
-
 It is the same lock SQLite takes, taken a moment earlier and handed over
 sooner; durability does not change. Whatever goes wrong with the lock file,
 the writer falls back to SQLite's own busy handler, as before: a thread
@@ -34,13 +29,6 @@ import time
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 _held = threading.local()  # the connection through which this thread holds the lock
-_turns: dict[str, threading.Lock] = {}  # per database file: this process's writers queue here
-_turns_made = threading.Lock()
-
-
-def _turn_of(path: str) -> threading.Lock:
-    with _turns_made:
-        return _turns.setdefault(os.path.realpath(path), threading.Lock())
 
 
 def _opens_write(sql: str) -> bool:
@@ -84,7 +72,6 @@ class Connection(sqlite3.Connection):
         self._path = path if path and path != ":memory:" and not path.startswith("file:") else None
         self._timeout = timeout
         self._lock_fd: int | None = None
-        self._turn = _turn_of(self._path) if self._path else None
         self._holding = False
 
     def _lock_file(self) -> int | None:
@@ -119,15 +106,8 @@ class Connection(sqlite3.Connection):
         if getattr(_held, "connection", None) is not None:
             return  # this thread writes through another connection: SQLite's busy handler decides
         fd = self._lock_file()
-        if fd is None:
-            return
-        deadline = time.monotonic() + self._timeout
-        if not self._turn.acquire(timeout=self._timeout):
-            return
-        if _take(fd, deadline):
+        if fd is not None and _take(fd, time.monotonic() + self._timeout):
             self._holding, _held.connection = True, self
-        else:
-            self._turn.release()
 
     def _release(self) -> None:
         if self._holding:
@@ -135,7 +115,6 @@ class Connection(sqlite3.Connection):
             if getattr(_held, "connection", None) is self:
                 _held.connection = None
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            self._turn.release()
 
     def commit(self):
         try:

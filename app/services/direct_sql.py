@@ -1,7 +1,7 @@
 """The worker's transitions run straight on the driver's connection: Core statements compiled once.
 
 A short stage costs the worker two transactions (start, finish) of a few
-statements each. Run through the Session, SQLAlchemy's own work per
+statements each, or one when its finish rides with the next claim. Run through the Session, SQLAlchemy's own work per
 statement (execution context, parameter and result set-up) and per commit
 cost about four times what SQLite spent on the statements themselves
 (cProfile and py-spy of bench/overhead.py): a one-stage no-op task took

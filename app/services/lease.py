@@ -1,8 +1,9 @@
 """The worker's side of a stage: claim it, report progress and heartbeats, finish, fail, stop.
 
 Each of the worker's transitions is one transaction straight on the
-driver's connection (app/services/direct_sql.py); the rest (progress,
-heartbeats, checks) go through the Session.
+driver's connection (app/services/direct_sql.py), except that a finish may
+share the transaction of the worker thread's next claim (`start_stage`'s
+`finishing`); the rest (progress, heartbeats, checks) go through the Session.
 
 Worker-side transitions are fenced by the stage's lease (stage index,
 `dispatch_seq`, executing flag): a stage message that was superseded

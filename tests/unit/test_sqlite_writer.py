@@ -160,20 +160,3 @@ def test_the_apps_sqlite_connections_take_turns(app):
             assert isinstance(raw.driver_connection, sqlite_writer.Connection)
         finally:
             raw.close()
-
-
-def test_threads_of_one_process_wait_on_a_lock_that_wakes_them_at_the_commit(database):
-    """Within a process the turn is a threading lock per file (however the path is spelt),
-    taken with the lock file and given back with it: a waiting thread is woken by the
-    release, where a wait on the lock file alone polls it."""
-    turn = sqlite_writer._turn_of(str(database))
-    assert sqlite_writer._turn_of(f"{database.parent}/./{database.name}") is turn
-    conn = connect(database)
-    conn.execute("UPDATE counter SET n = 12")
-    assert turn.locked()
-    conn.commit()
-    assert not turn.locked()
-    conn.execute("UPDATE counter SET n = 13")
-    conn.rollback()
-    assert not turn.locked()
-    conn.close()
