@@ -18,6 +18,7 @@ measured on NORMAL: that second ratio is Taskdeck's own cost alone.
 """
 
 import os
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -30,22 +31,27 @@ from sqlalchemy import func, select  # noqa: E402
 
 from app import config  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.models import Task, TaskStage  # noqa: E402
+from app.models import Task, TaskStage, utcnow  # noqa: E402
 from app.queue import SqliteQueueConnection, make_huey  # noqa: E402
 from app.services import accounts, commands  # noqa: E402
 
 TASKS = int(os.environ.get("BENCH_TASKS", 2000))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
+# Taskdeck's drain rate varied by a third from run to run where raw Huey's held:
+# each figure is the median of rounds that take turns on the machine.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
 
 
-def _wait_all_ended(count: int) -> None:
-    while True:
-        ended = db.session.scalar(
-            select(func.count()).select_from(Task).where(Task.finished_at.is_not(None))
-        )
-        db.session.commit()
-        if ended == count:
-            return
+def _ended() -> int:
+    ended = db.session.scalar(
+        select(func.count()).select_from(Task).where(Task.finished_at.is_not(None))
+    )
+    db.session.commit()
+    return ended
+
+
+def _wait_ended(count: int) -> None:
+    while _ended() < count:
         time.sleep(0.05)
 
 
@@ -53,24 +59,65 @@ def taskdeck_rates(app) -> tuple[float, float]:
     """(drain rate, rate with submits), tasks/s."""
     with app.app_context():
         user = accounts.find_user("bench")
+        before = _ended()
         for _ in range(TASKS):
             commands.submit(user, "noop", {}, 6, actor="bench")
+        since = utcnow()
         consumer = start_consumer(app, WORKERS)
-        _wait_all_ended(TASKS)
-        first = db.session.scalar(select(func.min(TaskStage.started_at)))
+        _wait_ended(before + TASKS)
+        first = db.session.scalar(
+            select(func.min(TaskStage.started_at)).where(TaskStage.started_at >= since)
+        )
         last = db.session.scalar(select(func.max(Task.finished_at)))
         drain = TASKS / (last - first).total_seconds()
 
         started = time.perf_counter()
         for _ in range(TASKS):
             commands.submit(user, "noop", {}, 6, actor="bench")
-        _wait_all_ended(2 * TASKS)
+        _wait_ended(before + 2 * TASKS)
         with_submits = TASKS / (time.perf_counter() - started)
         consumer.stop(graceful=True)
     return drain, with_submits
 
 
-def raw_queues() -> dict:
+class RawHuey:
+    """One no-op task on a Huey as it comes, and the times its runs ended."""
+
+    def __init__(self, huey):
+        self.huey, self.finished, self.times = huey, threading.Semaphore(0), []
+
+        @huey.task()
+        def noop():
+            self.times.append(time.perf_counter())
+            self.finished.release()
+
+        self.noop = noop
+
+    def _wait(self) -> None:
+        for _ in range(TASKS):
+            self.finished.acquire()
+
+    def rates(self) -> tuple[float, float]:
+        self.huey.flush()
+        self.times.clear()
+        for _ in range(TASKS):
+            self.noop()
+        consumer = start_consumer(None, WORKERS, raw_huey=self.huey)
+        self._wait()
+        # From the first task's end (≈ its start: it is a no-op) to the last's.
+        drain = (TASKS - 1) / (self.times[-1] - self.times[0])
+
+        started = time.perf_counter()
+        for _ in range(TASKS):
+            self.noop()
+        self._wait()
+        with_submits = TASKS / (time.perf_counter() - started)
+        consumer.stop(graceful=True)
+        self.huey.flush()
+        return drain, with_submits
+
+
+def raw_hueys() -> dict[str, RawHuey]:
     """Huey as it comes and, on SQLite, Huey on the queue file's pragmas of Taskdeck."""
     plain = make_huey(config.queue_url(), "raw-huey-bench", fenced=False)
     queues = {"raw Huey": plain}
@@ -82,52 +129,36 @@ def raw_queues() -> dict:
             timeout=30,
             factory=SqliteQueueConnection,
         )
-    return queues
-
-
-def raw_rates(raw) -> tuple[float, float]:
-    raw.flush()
-    finished = threading.Semaphore(0)
-    times: list[float] = []
-
-    @raw.task()
-    def noop():
-        times.append(time.perf_counter())
-        finished.release()
-
-    for _ in range(TASKS):
-        noop()
-    consumer = start_consumer(None, WORKERS, raw_huey=raw)
-    for _ in range(TASKS):
-        finished.acquire()
-    # From the first task's end (≈ its start: it is a no-op) to the last's.
-    drain = (TASKS - 1) / (times[-1] - times[0])
-
-    started = time.perf_counter()
-    for _ in range(TASKS):
-        noop()
-    for _ in range(TASKS):
-        finished.acquire()
-    with_submits = TASKS / (time.perf_counter() - started)
-    consumer.stop(graceful=True)
-    raw.flush()
-    return drain, with_submits
+    return {name: RawHuey(huey) for name, huey in queues.items()}
 
 
 def main() -> None:
     app, _ = make_app()
-    raw = {name: raw_rates(queue) for name, queue in raw_queues().items()}
-    deck = taskdeck_rates(app)
+    raw = raw_hueys()
+    rounds = []  # per round: {"Taskdeck": (drain, with submits), name: (...), ...}
+    for _ in range(ROUNDS):
+        rates = {name: probe.rates() for name, probe in raw.items()}
+        rates["Taskdeck"] = taskdeck_rates(app)
+        rounds.append(rates)
     for i, what in enumerate(
         (
             f"drain: {TASKS} queued no-op tasks, {WORKERS} worker threads",
             f"with submits: {TASKS} no-op tasks submitted while {WORKERS} threads drain",
         )
     ):
-        references = "; ".join(
-            f"{name} {rate[i]:.0f}/s (ratio {deck[i] / rate[i]:.2f})" for name, rate in raw.items()
+        deck = statistics.median(r["Taskdeck"][i] for r in rounds)
+        references = []
+        for name in raw:
+            ratios = sorted(r["Taskdeck"][i] / r[name][i] for r in rounds)
+            rate = statistics.median(r[name][i] for r in rounds)
+            references.append(
+                f"{name} {rate:.0f}/s (ratio {statistics.median(ratios):.2f}, "
+                f"rounds {ratios[0]:.2f}–{ratios[-1]:.2f})"
+            )
+        figure(
+            f"overhead, {what}, median of {ROUNDS} rounds: Taskdeck {deck:.0f}/s; "
+            + "; ".join(references)
         )
-        figure(f"overhead, {what}: Taskdeck {deck[i]:.0f}/s; {references}")
 
 
 if __name__ == "__main__":
