@@ -97,7 +97,7 @@ def huey_priority(priority: int, started: bool) -> int:
 
     Within one priority, the next stage of a task that has started goes
     before the first stage of one that has not, so a stream of new
-    submissions cannot starve tasks already half done (README, "Order").
+    submissions cannot starve tasks already half done (README, "Priority").
     """
     return (PRIORITY_MAX - priority) * 2 + (1 if started else 0)
 

@@ -95,9 +95,11 @@ class StageRunner:
     `hand_back()` is the worker's way out at shutdown: running stages stop
     at their next check and go back to the queue from their checkpoint.
 
-    Once `pull_from()` names the queue (a worker does), a thread whose stage
-    ended well takes the next message itself, and that stage's finish
-    shares the transaction of the next one's claim (`_drain`).
+    Once `pull_from()` names the queue (a worker does), a thread whose
+    task's last stage ended well takes the next message itself, and that
+    stage's finish shares the transaction of the next one's claim (`_drain`).
+    Any other stage's finish is written at once: it queues the task's next
+    stage, which must go ahead of new tasks of its priority (README, "Priority").
     """
 
     def __init__(self, app):
@@ -137,7 +139,7 @@ class StageRunner:
                 self._idle.notify_all()
 
     def _drain(self) -> None:
-        """While a stage's finish waits and the queue has messages, run the next one here.
+        """While a last stage's finish waits and the queue has messages, run the next one here.
 
         A one-stage no-op task cost a worker three transactions: the queue's
         dequeue, the claim, the finish. Here the finish rides with the next
@@ -169,6 +171,9 @@ class StageRunner:
             if finished is not None:  # the claim failed: the finish goes in on its own
                 self._record_safely(*finished)
             raise
+        finally:
+            if finished is not None:  # beaten for until its finish was written
+                self.heartbeats.discard(finished[0])
         if run is None:
             log.info("skipping stale or cancelled stage %s of %s", stage_index, task_id)
             return
@@ -179,7 +184,8 @@ class StageRunner:
         try:
             self._run_stage(run)
         finally:
-            self.heartbeats.discard(run)
+            if getattr(self._thread, "finished", None) is None:  # not held for the next claim
+                self.heartbeats.discard(run)
 
     def hand_back(self, deadline: float) -> bool:
         """Ask running stages to hand themselves back; True if all did by `deadline` (monotonic)."""
@@ -220,8 +226,10 @@ class StageRunner:
         finally:
             if channel is not None:
                 channel.discard_staged()
-        if ending.how == "ok" and self._huey is not None and not self._stopping():
-            self._thread.finished = (run, stage, ending)  # recorded with the next claim, or soon
+        # A last stage's finish queues nothing that must go first: it can wait for the next claim.
+        last = ending.how == "ok" and run.next_stage is None
+        if last and self._huey is not None and not self._stopping():
+            self._thread.finished = (run, stage, ending)
         else:
             self._record_safely(run, stage, ending)
 
@@ -229,7 +237,10 @@ class StageRunner:
         """The finish still waiting when this thread goes back to Huey's loop."""
         finished, self._thread.finished = getattr(self._thread, "finished", None), None
         if finished is not None:
-            self._record_safely(*finished)
+            try:
+                self._record_safely(*finished)
+            finally:
+                self.heartbeats.discard(finished[0])
 
     def _record_safely(self, run: lease.StageRun, stage, ending: Ending) -> None:
         try:

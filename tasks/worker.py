@@ -17,6 +17,7 @@ import time
 from huey.signals import SIGNAL_INTERRUPTED
 
 from app.services import dispatch, recovery
+from app.services.transitions import on_postgres
 from tasks.runner import StageRunner, worker_identity
 
 log = logging.getLogger("taskdeck.worker")
@@ -58,6 +59,17 @@ class Reaper(threading.Thread):
                 log.exception("reaper pass failed")
 
 
+def threads_pull(huey) -> bool:
+    """Whether worker threads take messages themselves (StageRunner._drain); in an app context.
+
+    Only with SQLite at both ends: a Redis or PostgreSQL queue's dequeue
+    blocks while it is empty (a held finish would wait for its read
+    timeout), and a PostgreSQL transaction holding two tasks' rows could
+    deadlock against a cancel-all that locks them in the other order.
+    """
+    return not huey.storage.blocking and not on_postgres()
+
+
 def consumer_for(app, workers: int, **options):
     """A Huey thread consumer running this app's stages; `options` tune polling.
 
@@ -66,6 +78,7 @@ def consumer_for(app, workers: int, **options):
     """
     with app.app_context():
         queue = dispatch.stage_queue()
+        pulls = threads_pull(queue.huey)
     runner = StageRunner(app)
     queue.runner = runner
 
@@ -88,7 +101,8 @@ def consumer_for(app, workers: int, **options):
         shutdown_timeout=app.config["SHUTDOWN_GRACE"],
         **options,
     )
-    runner.pull_from(queue.huey, consumer.stop_flag)
+    if pulls:
+        runner.pull_from(queue.huey, consumer.stop_flag)
     return consumer
 
 

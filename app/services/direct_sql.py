@@ -1,8 +1,9 @@
 """The worker's transitions run straight on the driver's connection: Core statements compiled once.
 
 A short stage costs the worker two transactions (start, finish) of a few
-statements each, or one when its finish rides with the next claim. Run through the Session, SQLAlchemy's own work per
-statement (execution context, parameter and result set-up) and per commit
+statements each, or one when its finish rides with the next claim. Run
+through the Session, SQLAlchemy's own work per statement (execution
+context, parameter and result set-up) and per commit
 cost about four times what SQLite spent on the statements themselves
 (cProfile and py-spy of bench/overhead.py): a one-stage no-op task took
 1.3 ms of the worker's time against 0.18 ms for the same statements on a
