@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 from dataclasses import replace
+from typing import NamedTuple
 
 from app.constants import (
     ERR_EXIT_STATUS,
@@ -89,6 +90,21 @@ class Heartbeats(threading.Thread):
                     self.discard(run)
 
 
+class _Held(NamedTuple):
+    """A last stage that ended well, its finish waiting for the thread's next claim."""
+
+    run: lease.StageRun
+    stage: object
+    ending: Ending
+
+
+class _ThreadState(threading.local):
+    """Per worker thread: inside a call that pulls messages; the finish it holds."""
+
+    draining = False
+    held: _Held | None = None
+
+
 class StageRunner:
     """The function a worker's queue calls for each message, bound to one Flask app.
 
@@ -109,14 +125,14 @@ class StageRunner:
         self._busy = 0
         self._idle = threading.Condition()
         self._huey = self._stop_flag = None
-        self._thread = threading.local()  # .draining, .finished: see _drain
+        self._thread = _ThreadState()
 
     def pull_from(self, huey, stop_flag: threading.Event) -> None:
         """The queue to take messages from, and the consumer's flag that says to take no more."""
         self._huey, self._stop_flag = huey, stop_flag
 
     def __call__(self, task_id: str, stage_index: int, dispatch_seq: int) -> None:
-        if getattr(self._thread, "draining", False):
+        if self._thread.draining:
             # A message _drain pulled: the app context and the busy count of its call serve
             # (a context pushed per stage cost a tenth of a no-op task, bench/overhead.py).
             self._claim_and_run(task_id, stage_index, dispatch_seq)
@@ -132,7 +148,7 @@ class StageRunner:
                     self._drain()
                 finally:
                     self._thread.draining = False
-                    self._record_finished()
+                    self._record_held()
         finally:
             with self._idle:
                 self._busy -= 1
@@ -148,7 +164,7 @@ class StageRunner:
         message goes through Huey's own `execute` (a delayed one back to its
         schedule), which calls this runner again, in this thread.
         """
-        while self._thread.finished is not None and not self._stopping():
+        while self._thread.held is not None and self._pulls():
             message = self._huey.dequeue()
             if message is None:
                 return
@@ -157,23 +173,26 @@ class StageRunner:
             except Exception:  # as Huey's worker loop does
                 log.exception("unhandled error running message %s", message.id)
 
-    def _stopping(self) -> bool:
-        return self.handing_back.is_set() or self._stop_flag.is_set()
+    def _pulls(self) -> bool:
+        """Bound to a queue (pull_from) and neither stopping nor handing back."""
+        return self._huey is not None and not (
+            self.handing_back.is_set() or self._stop_flag.is_set()
+        )
 
     def _claim_and_run(self, task_id: str, stage_index: int, dispatch_seq: int) -> None:
-        finished, self._thread.finished = getattr(self._thread, "finished", None), None
-        finishing = None if finished is None else (finished[0], finished[2].output)
+        held, self._thread.held = self._thread.held, None
+        finishing = None if held is None else (held.run, held.ending.output)
         try:
             run = lease.start_stage(
                 task_id, stage_index, dispatch_seq, worker_identity(), finishing=finishing
             )
         except Exception:
-            if finished is not None:  # the claim failed: the finish goes in on its own
-                self._record_safely(*finished)
+            if held is not None:  # the claim failed: the finish goes in on its own
+                self._record_safely(*held)
             raise
         finally:
-            if finished is not None:  # beaten for until its finish was written
-                self.heartbeats.discard(finished[0])
+            if held is not None:  # beaten for until its finish was written
+                self.heartbeats.discard(held.run)
         if run is None:
             log.info("skipping stale or cancelled stage %s of %s", stage_index, task_id)
             return
@@ -184,7 +203,7 @@ class StageRunner:
         try:
             self._run_stage(run)
         finally:
-            if getattr(self._thread, "finished", None) is None:  # not held for the next claim
+            if self._thread.held is None:  # not held for the next claim
                 self.heartbeats.discard(run)
 
     def hand_back(self, deadline: float) -> bool:
@@ -228,19 +247,19 @@ class StageRunner:
                 channel.discard_staged()
         # A last stage's finish queues nothing that must go first: it can wait for the next claim.
         last = ending.how == "ok" and run.next_stage is None
-        if last and self._huey is not None and not self._stopping():
-            self._thread.finished = (run, stage, ending)
+        if last and self._pulls():
+            self._thread.held = _Held(run, stage, ending)
         else:
             self._record_safely(run, stage, ending)
 
-    def _record_finished(self) -> None:
+    def _record_held(self) -> None:
         """The finish still waiting when this thread goes back to Huey's loop."""
-        finished, self._thread.finished = getattr(self._thread, "finished", None), None
-        if finished is not None:
+        held, self._thread.held = self._thread.held, None
+        if held is not None:
             try:
-                self._record_safely(*finished)
+                self._record_safely(*held)
             finally:
-                self.heartbeats.discard(finished[0])
+                self.heartbeats.discard(held.run)
 
     def _record_safely(self, run: lease.StageRun, stage, ending: Ending) -> None:
         try:
