@@ -6,11 +6,12 @@ Queue messages are inspected in Huey itself.
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.extensions import db
 from app.models import Task, TaskEvent
 from app.queue import huey_priority, message_id
+from app.schemas import outputs
 from app.services import cancelling, commands, lease
 from app.services.errors import Forbidden, InvalidRequest, NotFound, Unprocessable
 from tests.drive import events, live_messages, messages, run_stage_by_hand, submit, task
@@ -22,6 +23,28 @@ def test_submit_stores_task_stages_event_and_enqueues_first_stage(ctx, users):
     assert [s.state for s in task(t.id).stages] == ["pending"] * 3
     assert events(t.id) == [("submitted", None, "queued")]
     assert messages() == [(message_id(t.id, 0, 1), (t.id, 0, 1), huey_priority(2, started=False))]
+
+
+def test_submit_answers_the_stored_task_without_reading_it_back(ctx, users):
+    """The task submit returns is the row its INSERT gave back: no SELECT of it after."""
+    alice = users("alice")
+    statements = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        returned = submit(alice, priority=2, message="任务 一")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert not [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    # A task of the Session: its relationships load as a loaded task's do.
+    assert [s.name for s in returned.stages] == ["step 1", "step 2", "step 3"]
+    shape = outputs.Task.model_validate(returned).model_dump()
+    db.session.expunge_all()
+    assert shape == outputs.Task.model_validate(task(returned.id)).model_dump()
+    assert shape["params"]["message"] == "任务 一" and shape["owner"] == "alice"
 
 
 @pytest.mark.parametrize(

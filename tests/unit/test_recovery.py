@@ -6,7 +6,7 @@ Heartbeats are backdated instead of waiting; queue messages are read from Huey.
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from app.constants import CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING
 from app.extensions import db
@@ -161,3 +161,36 @@ def test_periodic_work_is_claimed_once_per_interval(alice):
     assert recovery.claim_periodic("job", 60) is True
     assert recovery.reap_if_due(60, TIMEOUT, 3) is not None
     assert recovery.reap_if_due(60, TIMEOUT, 3) is None
+
+
+def test_the_reaper_reads_unfinished_tasks_through_their_partial_index(alice):
+    """The index of heartbeats holds unfinished tasks only; both reads of the reaper use it.
+
+    SQLite uses a partial index only when the query repeats its condition,
+    so without HEARTBEAT_STATES in the reads they scan the state index. On
+    PostgreSQL sequential scans are switched off for the look: the plan
+    must be able to use the index at all.
+    """
+    run_stage_by_hand(submit(alice, stages=1).id)
+    submit(alice)
+    reads = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        if "heartbeat_at <" in statement:
+            reads.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        recovery.reap(TIMEOUT, 3)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert len(reads) == 2
+    connection = db.session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    for statement, parameters in reads:
+        explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+        plan = str(connection.exec_driver_sql(explain + statement, parameters).all())
+        assert "ix_tasks_state_heartbeat" in plan, plan
+    db.session.rollback()
