@@ -30,8 +30,21 @@ class _Fenced:
     than the worker's claim of the stage (bench/overhead.py).
     """
 
+    # Called before each dequeue of Huey's own worker loop, when set: a worker
+    # thread waits there while another one drains (tasks/runner.py, DrainTurn).
+    gate: Callable[[], None] | None = None
+
     def is_revoked(self, task, timestamp=None, peek=True) -> bool:
         return False
+
+    def dequeue(self):
+        if self.gate is not None:
+            self.gate()
+        return super().dequeue()
+
+    def dequeue_now(self):
+        """The next message, past the gate: for the thread that drains."""
+        return super().dequeue()
 
     def delete(self, key):
         if key.startswith("r:"):  # a message's revoke key (huey.api.Task.revoke_id): none are set

@@ -15,9 +15,14 @@ The ratio is to Huey as it comes. On SQLite, Taskdeck's queue file runs
 `synchronous=NORMAL` where Huey leaves SQLite's FULL (an fsync per
 message; app/queue.py says why Taskdeck needs none), so raw Huey is also
 measured on NORMAL: that second ratio is Taskdeck's own cost alone.
+
+Rates move with the machine from run to run; on SQLite the pages a task
+writes do not: the WAL frames per submitted and per drained task are
+printed too (written by all connections, counted from the WAL's size).
 """
 
 import os
+import sqlite3
 import statistics
 import threading
 import time
@@ -25,7 +30,7 @@ from pathlib import Path
 
 os.environ["TASKDECK_PIPELINES_PATH"] = str(Path(__file__).resolve().parent / "pipelines")
 
-from harness import figure, make_app, start_consumer  # noqa: E402
+from harness import backend, figure, make_app, start_consumer  # noqa: E402
 from huey import SqliteHuey  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
@@ -33,7 +38,7 @@ from app import config  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Task, TaskStage, utcnow  # noqa: E402
 from app.queue import SqliteQueueConnection, make_huey  # noqa: E402
-from app.services import accounts, commands  # noqa: E402
+from app.services import accounts, commands, dispatch  # noqa: E402
 
 TASKS = int(os.environ.get("BENCH_TASKS", 2000))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
@@ -132,6 +137,56 @@ def raw_hueys() -> dict[str, RawHuey]:
     return {name: RawHuey(huey) for name, huey in queues.items()}
 
 
+# Few enough that no automatic checkpoint (every 1,000 frames) empties the WAL between looks.
+PAGED = 50
+
+
+class Wal:
+    """The pages written to one SQLite file's WAL since `restart()` emptied it."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def restart(self) -> None:
+        with sqlite3.connect(self.path) as connection:
+            busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        assert not busy, f"{self.path}: the WAL was in use and could not be emptied"
+
+    def pages(self) -> int:
+        header, frame = 32, 24 + 4096  # the WAL's header; a frame: its header and a page
+        return (os.path.getsize(f"{self.path}-wal") - header) // frame
+
+
+def pages_per_task(app) -> None:
+    """WAL pages per submitted and per drained one-stage task, data and queue files (SQLite)."""
+    with app.app_context():
+        wals = {
+            "data": Wal(db.engine.url.database),
+            "queue": Wal(dispatch.stage_queue().huey.storage.filename),
+        }
+        user = accounts.find_user("bench")
+        before = _ended()
+        counted = {}
+        for phase in ("submit", "drain"):
+            for wal in wals.values():
+                wal.restart()
+            if phase == "submit":
+                for _ in range(PAGED):
+                    commands.submit(user, "noop", {}, 6, actor="bench")
+            else:
+                consumer = start_consumer(app, 1)
+                _wait_ended(before + PAGED)
+                consumer.stop(graceful=True)
+            counted[phase] = {name: wal.pages() / PAGED for name, wal in wals.items()}
+    figure(
+        "pages written per task (WAL frames of 4 KiB): "
+        + "; ".join(
+            f"{phase} {pages['data']:.1f} data + {pages['queue']:.1f} queue"
+            for phase, pages in counted.items()
+        )
+    )
+
+
 def main() -> None:
     app, _ = make_app()
     raw = raw_hueys()
@@ -159,6 +214,8 @@ def main() -> None:
             f"overhead, {what}, median of {ROUNDS} rounds: Taskdeck {deck:.0f}/s; "
             + "; ".join(references)
         )
+    if backend() == "sqlite":
+        pages_per_task(app)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from tasks.context import (
     call_stage,
     clean,
 )
+from tasks.draining import DrainTurn
 from tasks.isolation import Ending, checked_output, run_isolated
 
 log = logging.getLogger("taskdeck.runner")
@@ -113,7 +114,8 @@ class StageRunner:
 
     Once `pull_from()` names the queue (a worker does), a thread whose
     task's last stage ended well takes the next message itself, and that
-    stage's finish shares the transaction of the next one's claim (`_drain`).
+    stage's finish shares the transaction of the next one's claim (`_drain`);
+    one thread at a time, the others wait at the queue's gate (DrainTurn).
     Any other stage's finish is written at once: it queues the task's next
     stage, which must go ahead of new tasks of its priority (README, "Priority").
     """
@@ -124,12 +126,17 @@ class StageRunner:
         self.handing_back = threading.Event()
         self._busy = 0
         self._idle = threading.Condition()
-        self._huey = self._stop_flag = None
+        self._huey = self._stop_flag = self._turn = None
         self._thread = _ThreadState()
 
     def pull_from(self, huey, stop_flag: threading.Event) -> None:
-        """The queue to take messages from, and the consumer's flag that says to take no more."""
+        """The queue to take messages from, and the consumer's flag that says to take no more.
+
+        Huey's loop in the other threads then waits at the queue's gate while one drains.
+        """
         self._huey, self._stop_flag = huey, stop_flag
+        self._turn = DrainTurn(stop_flag)
+        huey.gate = self._turn.wait
 
     def __call__(self, task_id: str, stage_index: int, dispatch_seq: int) -> None:
         if self._thread.draining:
@@ -162,16 +169,23 @@ class StageRunner:
         claim, so a busy queue costs two (bench/overhead.py). Nothing waits
         for it: with no message at hand, the finish is written at once. Each
         message goes through Huey's own `execute` (a delayed one back to its
-        schedule), which calls this runner again, in this thread.
+        schedule), which calls this runner again, in this thread. While
+        stages are short, one thread of the worker drains at a time
+        (tasks/draining.py); a thread whose turn it is not writes its finish.
         """
-        while self._thread.held is not None and self._pulls():
-            message = self._huey.dequeue()
-            if message is None:
-                return
-            try:
-                self._huey.execute(message)
-            except Exception:  # as Huey's worker loop does
-                log.exception("unhandled error running message %s", message.id)
+        if self._thread.held is None or not self._pulls():
+            return
+        try:
+            while self._thread.held is not None and self._pulls() and self._turn.take():
+                message = self._huey.dequeue_now()
+                if message is None:
+                    return
+                try:
+                    self._huey.execute(message)
+                except Exception:  # as Huey's worker loop does
+                    log.exception("unhandled error running message %s", message.id)
+        finally:
+            self._turn.leave()
 
     def _pulls(self) -> bool:
         """Bound to a queue (pull_from) and neither stopping nor handing back."""
@@ -200,8 +214,12 @@ class StageRunner:
             recovery.hand_back_stage(run)
             return
         self.heartbeats.add(run)
+        if self._turn is not None:
+            self._turn.began_stage()
         try:
             self._run_stage(run)
+            if self._turn is not None:
+                self._turn.ended_stage()
         finally:
             if self._thread.held is None:  # not held for the next claim
                 self.heartbeats.discard(run)

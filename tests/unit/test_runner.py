@@ -130,6 +130,26 @@ def test_a_finish_that_queues_the_next_stage_is_written_at_once(app, users):
     ]
 
 
+def test_while_a_thread_drains_huey_loop_in_another_waits_at_the_gate(app, users):
+    """Huey's own dequeue waits while another thread of the worker drains alone; the
+    drainer's dequeue does not."""
+    with app.app_context():
+        first, second = submit(users("alice"), stages=1).id, submit(users("alice"), stages=1).id
+    runner, huey = _runner_pulling(app, threading.Event())
+    turn = runner._turn
+    turn.PATIENCE = 60
+    assert turn.take()  # this thread drains
+    taken = []
+    waited = threading.Thread(target=lambda: taken.append(huey.dequeue()), daemon=True)
+    waited.start()
+    waited.join(0.2)
+    assert waited.is_alive() and taken == []
+    mine = huey.dequeue_now()
+    turn.leave()
+    waited.join(10)
+    assert {mine.args[0], taken[0].args[0]} == {first, second}
+
+
 @pytest.mark.parametrize("how", ["consumer stops", "stages handed back"])
 def test_a_stopping_worker_takes_no_message_of_its_own(app, users, how):
     """Once the consumer stops, a thread records its stage at once and goes back to Huey."""
