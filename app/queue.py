@@ -31,15 +31,16 @@ class _Fenced:
     """
 
     # Called before each dequeue of Huey's own worker loop, when set: a worker
-    # thread waits there while another one drains (tasks/runner.py, DrainTurn).
-    gate: Callable[[], None] | None = None
+    # thread waits there while another one drains (tasks/draining.py), and
+    # takes no message when it answers False (the worker is stopping).
+    gate: Callable[[], bool] | None = None
 
     def is_revoked(self, task, timestamp=None, peek=True) -> bool:
         return False
 
     def dequeue(self):
-        if self.gate is not None:
-            self.gate()
+        if self.gate is not None and not self.gate():
+            return None
         return super().dequeue()
 
     def dequeue_now(self):

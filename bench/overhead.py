@@ -24,6 +24,7 @@ printed too (written by all connections, counted from the WAL's size).
 import os
 import sqlite3
 import statistics
+import struct
 import threading
 import time
 from pathlib import Path
@@ -137,15 +138,21 @@ def raw_hueys() -> dict[str, RawHuey]:
     return {name: RawHuey(huey) for name, huey in queues.items()}
 
 
-# Few enough that no automatic checkpoint (every 1,000 frames) empties the WAL between looks.
+# Few enough that no automatic checkpoint (at 1,000 pages) restarts the WAL between looks.
 PAGED = 50
 
 
 class Wal:
-    """The pages written to one SQLite file's WAL since `restart()` emptied it."""
+    """The pages written to one SQLite file's WAL since `restart()` emptied it.
+
+    Counted from the WAL's size, which only an emptying checkpoint brings
+    down: past the automatic checkpoint's threshold the count is refused.
+    """
 
     def __init__(self, path: str):
         self.path = path
+        with sqlite3.connect(path) as connection:
+            self.threshold = connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
 
     def restart(self) -> None:
         with sqlite3.connect(self.path) as connection:
@@ -153,8 +160,12 @@ class Wal:
         assert not busy, f"{self.path}: the WAL was in use and could not be emptied"
 
     def pages(self) -> int:
-        header, frame = 32, 24 + 4096  # the WAL's header; a frame: its header and a page
-        return (os.path.getsize(f"{self.path}-wal") - header) // frame
+        with open(f"{self.path}-wal", "rb") as wal:
+            header = wal.read(32)  # the WAL's header; the page size at bytes 8–11
+        frame = 24 + struct.unpack(">I", header[8:12])[0]  # a frame: its header and a page
+        pages = (os.path.getsize(f"{self.path}-wal") - len(header)) // frame
+        assert pages < self.threshold, f"{self.path}: checkpointed while counted; fewer tasks"
+        return pages
 
 
 def pages_per_task(app) -> None:

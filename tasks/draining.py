@@ -7,14 +7,20 @@ tasks/s at 0.59–0.78 ms of CPU a task, where one thread alone drained
 Threads are there for stages that wait (a sleep, a remote call, a child
 process), not for stages shorter than the deck's own work on them.
 
-So while the worker's stages are short (the last one ran under SHORT),
-the thread that drains (StageRunner._drain, which pulls the next message
-itself) does so alone: Huey's loop in the other threads waits at the
-queue's gate before each dequeue. They go on when the drainer stops,
-when a stage of its turns out long, or when it has spent PATIENCE on one
-claim or stage, whichever comes first. A long stage thus costs the
-others at most PATIENCE, once; after it, threads take messages side by
-side again until stages are short once more.
+So while the worker's stages are short (the last one to end ran under
+SHORT), the thread that drains (StageRunner._drain, which pulls the next
+message itself) does so alone: Huey's loop in the other threads waits at
+the queue's gate before each dequeue. They go on when the drainer stops,
+when it has spent PATIENCE on one claim or stage, or when a stage of its
+ends having run SHORT or longer, whichever comes first; a stopping worker
+takes no message at the gate at all. So a stage that waits on something
+(a sleep, a remote call, a child process) keeps the others waiting at
+most PATIENCE, and while the stages that end are long no thread drains
+alone.
+
+`began_stage`, `ended_stage` and the waiters' reads of `_since` go
+without the lock: each is one attribute's read or write, and a stale one
+costs at most a thread waiting a little more or less.
 """
 
 import threading
@@ -35,14 +41,19 @@ class DrainTurn:
         self._short = True  # the last stage this worker ran took under SHORT
         self._began = threading.local()  # when each thread's stage began
 
-    def wait(self) -> None:
-        """Huey's loop, before it dequeues: wait while another thread drains alone."""
+    def wait(self) -> bool:
+        """Huey's loop, before it dequeues: wait while another thread drains alone.
+
+        False when the worker is stopping: then no message is to be taken.
+        """
+        me = threading.get_ident()
         with self._changed:
-            while self._drainer is not None and not self._stop_flag.is_set():
+            while self._drainer not in (None, me) and not self._stop_flag.is_set():
                 left = self._since + self.PATIENCE - time.monotonic()
                 if left <= 0:
-                    return
+                    break
                 self._changed.wait(left)
+        return not self._stop_flag.is_set()
 
     def take(self) -> bool:
         """Before the drainer pulls a message: False while another thread drains alone.
@@ -61,11 +72,13 @@ class DrainTurn:
             return True
 
     def began_stage(self) -> None:
+        """A stage's own work begins in this thread (not its claim, not its finish's write)."""
         now = self._began.at = time.monotonic()
         if self._drainer == threading.get_ident():
             self._since = now
 
     def ended_stage(self) -> None:
+        """That work ended, however: a long one lets the other threads go on at once."""
         self._short = time.monotonic() - self._began.at < self.SHORT
         if not self._short:
             self.leave()

@@ -214,12 +214,8 @@ class StageRunner:
             recovery.hand_back_stage(run)
             return
         self.heartbeats.add(run)
-        if self._turn is not None:
-            self._turn.began_stage()
         try:
             self._run_stage(run)
-            if self._turn is not None:
-                self._turn.ended_stage()
         finally:
             if self._thread.held is None:  # not held for the next claim
                 self.heartbeats.discard(run)
@@ -252,6 +248,8 @@ class StageRunner:
             return
         deadline = time.monotonic() + stage.timeout if stage.timeout else None
         channel = None
+        if self._turn is not None:
+            self._turn.began_stage()
         try:
             ctx, channel = local_context(run, self.handing_back.is_set, deadline)
             if stage.in_child:
@@ -261,6 +259,8 @@ class StageRunner:
         except Exception as exc:  # writing what the stage reported failed: never leave it running
             ending = self._unrecorded(run, exc)
         finally:
+            if self._turn is not None:  # the stage's own time, not its finish's write
+                self._turn.ended_stage()
             if channel is not None:
                 channel.discard_staged()
         # A last stage's finish queues nothing that must go first: it can wait for the next claim.

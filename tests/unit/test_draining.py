@@ -77,10 +77,17 @@ def test_the_others_wait_at_most_patience_for_one_claim_or_stage(turn):
     assert in_thread(turn.wait).wait(10)
 
 
-def test_a_stopping_worker_waits_for_nobody():
+def test_a_stopping_worker_waits_for_nobody_and_takes_nothing():
     stop = threading.Event()
     turn = DrainTurn(stop)
     turn.PATIENCE = 60
     assert turn.take()
     stop.set()
-    assert in_thread(turn.wait).wait(10)
+    answers = []
+    assert in_thread(lambda: answers.append(turn.wait())).wait(10)
+    assert answers == [False]
+
+
+def test_the_drainer_does_not_wait_for_itself(turn):
+    assert turn.take()
+    assert turn.wait() is True

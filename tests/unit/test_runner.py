@@ -150,6 +150,52 @@ def test_while_a_thread_drains_huey_loop_in_another_waits_at_the_gate(app, users
     assert {mine.args[0], taken[0].args[0]} == {first, second}
 
 
+def test_a_thread_whose_turn_it_is_not_writes_its_finish_and_takes_nothing(app, users):
+    """While another thread drains alone, a thread whose last stage ended well writes
+    that finish at once and leaves the next message to the queue."""
+    with app.app_context():
+        first, second = submit(users("alice"), stages=1).id, submit(users("alice"), stages=1).id
+    runner, huey = _runner_pulling(app, threading.Event())
+    runner._turn.PATIENCE = 60
+    other = threading.Thread(target=runner._turn.take)  # the drainer, still draining
+    other.start()
+    other.join()
+    huey.execute(huey.dequeue_now())
+    with app.app_context():
+        assert (task(first).state, task(second).state) == ("succeeded", "queued")
+    assert [message.args[0] for message in huey.pending()] == [second]
+
+
+def test_after_a_long_stage_no_thread_drains_alone(app, users):
+    """A stage that ran SHORT or longer: the thread pulling the next message does not
+    keep Huey's loop in another thread waiting at the gate."""
+    with app.app_context():
+        ids = [submit(users("alice"), stages=1, seconds=s).id for s in (0, 3, 0)]
+    runner, huey = _runner_pulling(app, threading.Event())
+    runner._turn.PATIENCE = 60
+    runner._turn.SHORT = 0  # every stage is long
+    pulling = threading.Thread(target=lambda: huey.execute(huey.dequeue_now()), daemon=True)
+    pulling.start()  # runs the first task, then pulls the second, which sleeps
+    with app.app_context():
+        wait_for(lambda: task(ids[1]).stage_running)
+    taken = []
+    gated = threading.Thread(target=lambda: taken.append(huey.dequeue()), daemon=True)
+    gated.start()
+    gated.join(10)
+    assert pulling.is_alive()  # the second task's stage still sleeps
+    assert [message.args[0] for message in taken] == [ids[2]]
+    pulling.join(30)
+
+
+def test_a_stopping_worker_takes_no_message_at_the_gate(app, users):
+    with app.app_context():
+        submit(users("alice"), stages=1)
+    stop = threading.Event()
+    _, huey = _runner_pulling(app, stop)
+    stop.set()
+    assert huey.dequeue() is None and len(huey.pending()) == 1
+
+
 @pytest.mark.parametrize("how", ["consumer stops", "stages handed back"])
 def test_a_stopping_worker_takes_no_message_of_its_own(app, users, how):
     """Once the consumer stops, a thread records its stage at once and goes back to Huey."""
@@ -161,7 +207,7 @@ def test_a_stopping_worker_takes_no_message_of_its_own(app, users, how):
         stop.set()
     else:  # after the grace period; the stage claimed then is given back at once
         runner.handing_back.set()
-    huey.execute(huey.dequeue())
+    huey.execute(huey.dequeue_now())  # a message the thread had taken as the worker stopped
     with app.app_context():
         if how == "consumer stops":
             assert task(first).state == "succeeded"
