@@ -1,9 +1,9 @@
 """One thread of a worker drains a busy queue of short stages while the others wait for it.
 
 On SQLite a worker process is bound by the GIL and by one writer at a
-time. Two threads draining no-op stages slowed each other down: 1,310–1,660
-tasks/s at 0.59–0.78 ms of CPU a task, where one thread alone drained
-1,890/s at 0.48 ms (GIL hand-overs and write turns; bench/overhead.py).
+time. Two threads draining bench/overhead.py's no-op tasks slowed each
+other down: 1,310–1,660 tasks/s at 0.59–0.78 ms of CPU a task, where one
+thread alone drained 1,890/s at 0.48 ms (GIL hand-overs and write turns).
 Threads are there for stages that wait (a sleep, a remote call, a child
 process), not for stages shorter than the deck's own work on them.
 
