@@ -61,13 +61,17 @@ def _wait_ended(count: int) -> None:
         time.sleep(0.05)
 
 
+def _submit_noops(count: int) -> None:
+    user = accounts.find_user("bench")
+    for _ in range(count):
+        commands.submit(user, "noop", {}, 6, actor="bench")
+
+
 def taskdeck_rates(app) -> tuple[float, float]:
     """(drain rate, rate with submits), tasks/s."""
     with app.app_context():
-        user = accounts.find_user("bench")
         before = _ended()
-        for _ in range(TASKS):
-            commands.submit(user, "noop", {}, 6, actor="bench")
+        _submit_noops(TASKS)
         since = utcnow()
         consumer = start_consumer(app, WORKERS)
         _wait_ended(before + TASKS)
@@ -78,8 +82,7 @@ def taskdeck_rates(app) -> tuple[float, float]:
         drain = TASKS / (last - first).total_seconds()
 
         started = time.perf_counter()
-        for _ in range(TASKS):
-            commands.submit(user, "noop", {}, 6, actor="bench")
+        _submit_noops(TASKS)
         _wait_ended(before + 2 * TASKS)
         with_submits = TASKS / (time.perf_counter() - started)
         consumer.stop(graceful=True)
@@ -170,27 +173,26 @@ class Wal:
 
 def pages_per_task(app) -> None:
     """WAL pages per submitted and per drained one-stage task, data and queue files (SQLite)."""
+
+    def drain() -> None:
+        consumer = start_consumer(app, 1)
+        _wait_ended(before + PAGED)
+        consumer.stop(graceful=True)
+
     with app.app_context():
         wals = {
             "data": Wal(db.engine.url.database),
             "queue": Wal(dispatch.stage_queue().huey.storage.filename),
         }
-        user = accounts.find_user("bench")
         before = _ended()
         counted = {}
-        for phase in ("submit", "drain"):
+        for phase, work in (("submit", lambda: _submit_noops(PAGED)), ("drain", drain)):
             for wal in wals.values():
                 wal.restart()
-            if phase == "submit":
-                for _ in range(PAGED):
-                    commands.submit(user, "noop", {}, 6, actor="bench")
-            else:
-                consumer = start_consumer(app, 1)
-                _wait_ended(before + PAGED)
-                consumer.stop(graceful=True)
+            work()
             counted[phase] = {name: wal.pages() / PAGED for name, wal in wals.items()}
     figure(
-        "pages written per task (WAL frames of 4 KiB): "
+        "pages written per task (WAL frames, a page each): "
         + "; ".join(
             f"{phase} {pages['data']:.1f} data + {pages['queue']:.1f} queue"
             for phase, pages in counted.items()

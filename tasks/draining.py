@@ -85,8 +85,11 @@ class DrainTurn:
 
     def leave(self) -> None:
         """This thread drains no more (if it did): the others go on at once."""
+        me = threading.get_ident()
+        if self._drainer != me:  # only this thread makes itself the drainer: no lock needed
+            return
         with self._changed:
-            if self._drainer == threading.get_ident():
+            if self._drainer == me:  # not taken over since
                 self._let_go()
 
     def _let_go(self) -> None:

@@ -126,7 +126,9 @@ class StageRunner:
         self.handing_back = threading.Event()
         self._busy = 0
         self._idle = threading.Condition()
-        self._huey = self._stop_flag = self._turn = None
+        self._huey = self._stop_flag = None
+        # Unbound, a turn no thread waits at (no gate): it only times stages.
+        self._turn = DrainTurn(threading.Event())
         self._thread = _ThreadState()
 
     def pull_from(self, huey, stop_flag: threading.Event) -> None:
@@ -173,8 +175,6 @@ class StageRunner:
         stages are short, one thread of the worker drains at a time
         (tasks/draining.py); a thread whose turn it is not writes its finish.
         """
-        if self._thread.held is None or not self._pulls():
-            return
         try:
             while self._thread.held is not None and self._pulls() and self._turn.take():
                 message = self._huey.dequeue_now()
@@ -248,8 +248,7 @@ class StageRunner:
             return
         deadline = time.monotonic() + stage.timeout if stage.timeout else None
         channel = None
-        if self._turn is not None:
-            self._turn.began_stage()
+        self._turn.began_stage()
         try:
             ctx, channel = local_context(run, self.handing_back.is_set, deadline)
             if stage.in_child:
@@ -259,8 +258,7 @@ class StageRunner:
         except Exception as exc:  # writing what the stage reported failed: never leave it running
             ending = self._unrecorded(run, exc)
         finally:
-            if self._turn is not None:  # the stage's own time, not its finish's write
-                self._turn.ended_stage()
+            self._turn.ended_stage()  # the stage's own time, not its finish's write
             if channel is not None:
                 channel.discard_staged()
         # A last stage's finish queues nothing that must go first: it can wait for the next claim.

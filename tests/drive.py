@@ -3,7 +3,9 @@
 Call these inside an app context (the `ctx` fixture pushes one).
 """
 
-from sqlalchemy import select
+from contextlib import contextmanager
+
+from sqlalchemy import event, select
 
 from app.extensions import db
 from app.models import Task, TaskEvent
@@ -61,3 +63,22 @@ def live_messages():
     )
     due = {(row.id, row.stage_index, row.dispatch_seq) for row in db.session.execute(runnable)}
     return [m for m in messages() if tuple(m[1]) in due]
+
+
+@contextmanager
+def statements_sent():
+    """The (SQL, parameters) the engine sends while the block runs.
+
+    The worker's transitions (app/services/direct_sql.py) bypass the engine's
+    events: they are logged on `taskdeck.sql` instead.
+    """
+    sent = []
+
+    def note(_conn, _cursor, statement, parameters, *_args):
+        sent.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)

@@ -4,12 +4,12 @@ import logging
 import threading
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import TaskStage
 from app.services import bulk, cancelling, lease
-from tests.drive import events, run_stage_by_hand, submit, task
+from tests.drive import events, run_stage_by_hand, statements_sent, submit, task
 
 
 @pytest.fixture
@@ -58,18 +58,10 @@ def test_a_bulk_cancelled_tasks_message_is_dropped_with_reads_only(ctx, users, c
     alice = users("alice")
     task_id = submit(alice).id
     bulk.cancel_all(alice)
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement.split()[0].upper())
-
     # The worker's statements skip the engine's events and are logged on taskdeck.sql instead.
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        with caplog.at_level(logging.DEBUG, logger="taskdeck.sql"):
-            assert lease.start_stage(task_id, 0, 1) is None
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+    with statements_sent() as sent, caplog.at_level(logging.DEBUG, logger="taskdeck.sql"):
+        assert lease.start_stage(task_id, 0, 1) is None
+    statements = [sql.split()[0].upper() for sql, _ in sent]
     statements += [
         r.getMessage().split()[0].upper() for r in caplog.records if r.name == "taskdeck.sql"
     ]

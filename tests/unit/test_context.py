@@ -1,14 +1,12 @@
 """The `ctx` a stage gets, on a real stage run: progress writes are throttled, NaN refused."""
 
 import pytest
-from sqlalchemy import event
 
-from app.extensions import db
 from app.services import lease
 from tasks import context
 from tasks.channels import local_context
 from tasks.context import PROGRESS_INTERVAL
-from tests.drive import submit, task
+from tests.drive import statements_sent, submit, task
 
 
 @pytest.fixture
@@ -23,18 +21,9 @@ def ctx(app, users):
 
 def progress_writes(calls) -> int:
     """How many UPDATEs of the tasks table `calls()` sent to the database."""
-    seen = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("UPDATE TASKS"):
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_sent() as sent:
         calls()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    return len(seen)
+    return len([sql for sql, _ in sent if sql.lstrip().upper().startswith("UPDATE TASKS")])
 
 
 def test_a_stage_reporting_in_a_tight_loop_writes_once_per_interval(ctx, monkeypatch):

@@ -6,7 +6,7 @@ Queue messages are inspected in Huey itself.
 import threading
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Task, TaskEvent
@@ -14,7 +14,15 @@ from app.queue import huey_priority, message_id
 from app.schemas import outputs
 from app.services import cancelling, commands, lease
 from app.services.errors import Forbidden, InvalidRequest, NotFound, Unprocessable
-from tests.drive import events, live_messages, messages, run_stage_by_hand, submit, task
+from tests.drive import (
+    events,
+    live_messages,
+    messages,
+    run_stage_by_hand,
+    statements_sent,
+    submit,
+    task,
+)
 
 
 def test_submit_stores_task_stages_event_and_enqueues_first_stage(ctx, users):
@@ -28,17 +36,9 @@ def test_submit_stores_task_stages_event_and_enqueues_first_stage(ctx, users):
 def test_submit_answers_the_stored_task_without_reading_it_back(ctx, users):
     """The task submit returns is the row its INSERT gave back: no SELECT of it after."""
     alice = users("alice")
-    statements = []
-
-    def note(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with statements_sent() as sent:
         returned = submit(alice, priority=2, message="任务 一")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
-    assert not [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert not [sql for sql, _ in sent if sql.lstrip().upper().startswith("SELECT")]
     # A task of the Session: its relationships load as a loaded task's do.
     assert [s.name for s in returned.stages] == ["step 1", "step 2", "step 3"]
     shape = outputs.Task.model_validate(returned).model_dump()

@@ -6,14 +6,22 @@ Heartbeats are backdated instead of waiting; queue messages are read from Huey.
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from app.constants import CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING
 from app.extensions import db
 from app.models import Task, utcnow
 from app.queue import message_id
 from app.services import cancelling, commands, dispatch, lease, recovery
-from tests.drive import events, huey, live_messages, run_stage_by_hand, submit, task
+from tests.drive import (
+    events,
+    huey,
+    live_messages,
+    run_stage_by_hand,
+    statements_sent,
+    submit,
+    task,
+)
 
 TIMEOUT = 60
 
@@ -173,17 +181,9 @@ def test_the_reaper_reads_unfinished_tasks_through_their_partial_index(alice):
     """
     run_stage_by_hand(submit(alice, stages=1).id)
     submit(alice)
-    reads = []
-
-    def note(conn, cursor, statement, parameters, context, executemany):
-        if "heartbeat_at <" in statement:
-            reads.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with statements_sent() as sent:
         recovery.reap(TIMEOUT, 3)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
+    reads = [(sql, parameters) for sql, parameters in sent if "heartbeat_at <" in sql]
     assert len(reads) == 2
     connection = db.session.connection()
     postgres = connection.dialect.name == "postgresql"
